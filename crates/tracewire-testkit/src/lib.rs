@@ -1,1 +1,5 @@
 //! tracewire-testkit
+
+/// The conformance suite every broker backend passes.
+#[cfg(feature = "broker")]
+pub mod conformance;
