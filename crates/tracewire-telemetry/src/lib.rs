@@ -1,1 +1,3 @@
-//! tracewire-telemetry
+//! tracewire-telemetry: OpenTelemetry set-up for tracewire services.
+
+pub mod tree;
