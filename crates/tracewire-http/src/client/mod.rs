@@ -1,0 +1,2 @@
+//! Client side.
+pub(crate) mod redact;
