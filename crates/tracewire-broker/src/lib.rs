@@ -5,6 +5,7 @@ mod broker;
 mod error;
 mod headers;
 mod message;
+pub mod trace;
 pub mod wire;
 
 #[cfg(feature = "memory")]

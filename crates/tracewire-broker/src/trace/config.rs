@@ -1,0 +1,204 @@
+//! [`Tracing`]: tracer, propagator and parent mode for messaging spans.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use opentelemetry::global::{self, BoxedTracer};
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{
+    Link, Span, SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider,
+};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
+use opentelemetry_semantic_conventions::attribute as semconv;
+
+use super::REPLY_TOPIC_PREFIX;
+use crate::{Headers, Message};
+
+const SCOPE: &str = "tracewire-broker";
+
+/// How a `process` span relates to the producer's context found in the headers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParentMode {
+    /// Child of the producer's span and linked to it: one connected trace (default).
+    #[default]
+    ChildAndLink,
+    /// A new trace, linked to the producer's span (for batch or long-lived consumers).
+    LinkOnly,
+}
+
+/// Tracer, propagator and [`ParentMode`] used by [`Traced`](super::Traced).
+///
+/// Cheap to clone. Nothing here touches global state unless built with
+/// [`Tracing::global`].
+#[derive(Clone)]
+pub struct Tracing {
+    tracer: Arc<BoxedTracer>,
+    propagator: Option<Arc<dyn TextMapPropagator + Send + Sync>>,
+    mode: ParentMode,
+}
+
+impl fmt::Debug for Tracing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracing")
+            .field(
+                "propagator",
+                &self.propagator.as_ref().map_or("global", |_| "explicit"),
+            )
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tracing {
+    /// The global tracer provider and the global propagator (read at each use).
+    pub fn global() -> Self {
+        let scope = InstrumentationScope::builder(SCOPE).build();
+        Self {
+            tracer: Arc::new(global::tracer_with_scope(scope)),
+            propagator: None,
+            mode: ParentMode::default(),
+        }
+    }
+
+    /// Spans from `provider`, and the global propagator (see [`Self::with_propagator`]).
+    pub fn new<P, T, S>(provider: &P) -> Self
+    where
+        P: TracerProvider<Tracer = T>,
+        T: Tracer<Span = S> + Send + Sync + 'static,
+        S: Span + Send + Sync + 'static,
+    {
+        let scope = InstrumentationScope::builder(SCOPE).build();
+        Self {
+            tracer: Arc::new(BoxedTracer::new(Box::new(
+                provider.tracer_with_scope(scope),
+            ))),
+            propagator: None,
+            mode: ParentMode::default(),
+        }
+    }
+
+    /// Uses `propagator` instead of the global one.
+    #[must_use]
+    pub fn with_propagator(mut self, propagator: Arc<dyn TextMapPropagator + Send + Sync>) -> Self {
+        self.propagator = Some(propagator);
+        self
+    }
+
+    /// Sets the [`ParentMode`] of `process` spans.
+    #[must_use]
+    pub fn with_parent_mode(mut self, mode: ParentMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Writes `cx` into `headers` with the configured propagator.
+    pub fn inject(&self, cx: &Context, headers: &mut Headers) {
+        match &self.propagator {
+            Some(p) => p.inject_context(cx, headers),
+            None => global::get_text_map_propagator(|p| p.inject_context(cx, headers)),
+        }
+    }
+
+    /// Reads a context from `headers` with the configured propagator.
+    pub fn extract(&self, headers: &Headers) -> Context {
+        match &self.propagator {
+            Some(p) => p.extract_with_context(&Context::new(), headers),
+            None => global::get_text_map_propagator(|p| {
+                p.extract_with_context(&Context::new(), headers)
+            }),
+        }
+    }
+
+    /// Starts `send {topic}` (PRODUCER) as a child of the current context and injects
+    /// its context into `msg.headers`. Returns the span's context.
+    pub(crate) fn start_send(&self, system: &'static str, msg: &mut Message) -> Context {
+        let name = span_name("send", &msg.topic);
+        let mut attrs = common_attrs(system, msg);
+        attrs.push(KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, "send"));
+        attrs.push(KeyValue::new(semconv::MESSAGING_OPERATION_NAME, "send"));
+        let builder = SpanBuilder::from_name(name)
+            .with_kind(SpanKind::Producer)
+            .with_attributes(attrs);
+        let parent = Context::current();
+        let span = self.tracer.build_with_context(builder, &parent);
+        let cx = parent.with_span(span);
+        self.inject(&cx, &mut msg.headers);
+        cx
+    }
+
+    /// Starts `process {topic}` (CONSUMER) for a received message, related to the
+    /// producer's context in its headers according to the [`ParentMode`].
+    pub(crate) fn start_process(
+        &self,
+        system: &'static str,
+        msg: &Message,
+        group: Option<&str>,
+    ) -> Context {
+        let remote = self.extract(&msg.headers);
+        let remote_span = remote.span().span_context().clone();
+        let mut attrs = common_attrs(system, msg);
+        attrs.push(KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, "process"));
+        attrs.push(KeyValue::new(semconv::MESSAGING_OPERATION_NAME, "process"));
+        attrs.push(KeyValue::new(
+            "tracewire.messaging.delivery_attempt",
+            i64::from(msg.delivery_attempt),
+        ));
+        if let Some(group) = group {
+            attrs.push(KeyValue::new(
+                semconv::MESSAGING_CONSUMER_GROUP_NAME,
+                group.to_owned(),
+            ));
+        }
+        let mut builder = SpanBuilder::from_name(span_name("process", &msg.topic))
+            .with_kind(SpanKind::Consumer)
+            .with_attributes(attrs);
+        if remote_span.is_valid() {
+            builder = builder.with_links(vec![Link::with_context(remote_span)]);
+        }
+        let parent = match self.mode {
+            ParentMode::ChildAndLink => remote,
+            ParentMode::LinkOnly => Context::new(),
+        };
+        let span = self.tracer.build_with_context(builder, &parent);
+        parent.with_span(span)
+    }
+}
+
+fn span_name(operation: &str, topic: &str) -> Cow<'static, str> {
+    if topic.starts_with(REPLY_TOPIC_PREFIX) {
+        Cow::Owned(format!("{operation} (reply)"))
+    } else {
+        Cow::Owned(format!("{operation} {topic}"))
+    }
+}
+
+fn common_attrs(system: &'static str, msg: &Message) -> Vec<KeyValue> {
+    let mut attrs = Vec::with_capacity(10);
+    attrs.push(KeyValue::new(semconv::MESSAGING_SYSTEM, system));
+    attrs.push(KeyValue::new(
+        semconv::MESSAGING_DESTINATION_NAME,
+        msg.topic.clone(),
+    ));
+    if msg.topic.starts_with(REPLY_TOPIC_PREFIX) {
+        attrs.push(KeyValue::new(
+            semconv::MESSAGING_DESTINATION_TEMPORARY,
+            true,
+        ));
+        attrs.push(KeyValue::new(
+            semconv::MESSAGING_DESTINATION_TEMPLATE,
+            "(reply)",
+        ));
+    }
+    attrs.push(KeyValue::new(semconv::MESSAGING_MESSAGE_ID, msg.id.clone()));
+    if let Some(conversation) = &msg.correlation_id {
+        attrs.push(KeyValue::new(
+            semconv::MESSAGING_MESSAGE_CONVERSATION_ID,
+            conversation.clone(),
+        ));
+    }
+    let size = i64::try_from(msg.payload.len()).unwrap_or(i64::MAX);
+    attrs.push(KeyValue::new(semconv::MESSAGING_MESSAGE_BODY_SIZE, size));
+    attrs
+}

@@ -1,0 +1,36 @@
+//! Tracing for messaging, per the OpenTelemetry messaging semantic conventions.
+//!
+//! [`Traced`] wraps any [`Broker`](crate::Broker):
+//! - **publish** starts a PRODUCER span `send {topic}` (child of the current context)
+//!   and injects its context into the message headers;
+//! - **receive** starts a CONSUMER span `process {topic}` for each delivery: a child of
+//!   the producer's context *and* linked to it ([`ParentMode::ChildAndLink`], the
+//!   default), or only linked, in a new trace ([`ParentMode::LinkOnly`]). The span ends
+//!   when the delivery is acked or nacked (a nack adds an event); run the handler
+//!   with [`Delivery::context`](crate::Delivery::context) current
+//!   (`opentelemetry::trace::FutureExt::with_context`), as the router does.
+//!
+//! Context travels only in headers. Reply inboxes never appear in span names: a
+//! message to a topic starting with [`REPLY_TOPIC_PREFIX`] is traced as `send (reply)` /
+//! `process (reply)`.
+//!
+//! # Example
+//!
+//! ```
+//! use tracewire_broker::memory::MemoryBroker;
+//! use tracewire_broker::trace::{ParentMode, Traced, Tracing};
+//!
+//! // Global tracer provider and propagator; tests pass their own provider instead.
+//! let broker = Traced::new(MemoryBroker::new(), Tracing::global().with_parent_mode(ParentMode::ChildAndLink));
+//! # let _ = broker;
+//! ```
+
+mod config;
+mod traced;
+
+pub use config::{ParentMode, Tracing};
+pub use traced::{Traced, TracedDelivery, TracedSubscription};
+
+/// Topics starting with this prefix are reply inboxes: their spans are named
+/// `send (reply)` and `process (reply)` instead of carrying the inbox name.
+pub const REPLY_TOPIC_PREFIX: &str = "_INBOX.";

@@ -1,0 +1,154 @@
+//! [`Traced`]: a [`Broker`] decorator that traces every publish and every delivery.
+
+use opentelemetry::trace::{FutureExt as _, Status, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_semantic_conventions::attribute as semconv;
+
+use super::Tracing;
+use crate::{
+    AckError, Broker, CloseError, Delivery, Guarantees, Message, PublishError, SubscribeError,
+    SubscribeOptions, Subscription,
+};
+
+/// Wraps a broker so that publishes and deliveries are traced (see the
+/// [module docs](crate::trace)). It is itself a [`Broker`], so every pattern works on it.
+#[derive(Clone, Debug)]
+pub struct Traced<B> {
+    inner: B,
+    tracing: Tracing,
+}
+
+impl<B: Broker> Traced<B> {
+    /// Traces `inner` with `tracing`.
+    pub fn new(inner: B, tracing: Tracing) -> Self {
+        Self { inner, tracing }
+    }
+
+    /// The wrapped broker.
+    pub fn inner(&self) -> &B {
+        &self.inner
+    }
+
+    /// The tracing configuration.
+    pub fn tracing(&self) -> &Tracing {
+        &self.tracing
+    }
+}
+
+impl<B: Broker> Broker for Traced<B> {
+    type Subscription = TracedSubscription<B::Subscription>;
+    type Delivery = TracedDelivery<B::Delivery>;
+
+    fn system(&self) -> &'static str {
+        self.inner.system()
+    }
+
+    fn guarantees(&self) -> Guarantees {
+        self.inner.guarantees()
+    }
+
+    /// Starts `send {topic}` as a child of the context current when the future is first
+    /// polled, injects it into the headers and publishes within it (so a backend can
+    /// record events such as drops on it). A failed publish sets error status.
+    async fn publish(&self, mut msg: Message) -> Result<(), PublishError> {
+        let cx = self.tracing.start_send(self.inner.system(), &mut msg);
+        let result = self.inner.publish(msg).with_context(cx.clone()).await;
+        let span = cx.span();
+        if let Err(err) = &result {
+            span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type(err)));
+            span.set_status(Status::error(err.to_string()));
+        }
+        span.end();
+        result
+    }
+
+    async fn subscribe(
+        &self,
+        topic: &str,
+        options: SubscribeOptions,
+    ) -> Result<Self::Subscription, SubscribeError> {
+        let group = options.queue_group.clone();
+        let inner = self.inner.subscribe(topic, options).await?;
+        Ok(TracedSubscription {
+            inner,
+            tracing: self.tracing.clone(),
+            system: self.inner.system(),
+            group,
+        })
+    }
+
+    async fn close(&self) -> Result<(), CloseError> {
+        self.inner.close().await
+    }
+
+    fn has_subscribers(&self, topic: &str) -> Option<bool> {
+        self.inner.has_subscribers(topic)
+    }
+}
+
+fn error_type(err: &PublishError) -> &'static str {
+    match err {
+        PublishError::Closed => "closed",
+        PublishError::InvalidTopic(_) => "invalid_topic",
+        PublishError::QueueFull { .. } => "queue_full",
+        _ => "backend",
+    }
+}
+
+/// A subscription whose deliveries carry a `process` span.
+#[derive(Debug)]
+pub struct TracedSubscription<S> {
+    inner: S,
+    tracing: Tracing,
+    system: &'static str,
+    group: Option<String>,
+}
+
+impl<S: Subscription> Subscription for TracedSubscription<S> {
+    type Delivery = TracedDelivery<S::Delivery>;
+
+    async fn next(&mut self) -> Option<Self::Delivery> {
+        let inner = self.inner.next().await?;
+        let cx = self
+            .tracing
+            .start_process(self.system, inner.message(), self.group.as_deref());
+        Some(TracedDelivery { inner, cx })
+    }
+
+    fn topic(&self) -> &str {
+        self.inner.topic()
+    }
+}
+
+/// A delivery with its `process` span, which ends when the delivery is settled.
+#[derive(Debug)]
+pub struct TracedDelivery<D> {
+    inner: D,
+    cx: Context,
+}
+
+impl<D: Delivery> Delivery for TracedDelivery<D> {
+    fn message(&self) -> &Message {
+        self.inner.message()
+    }
+
+    fn context(&self) -> Context {
+        self.cx.clone()
+    }
+
+    async fn ack(self) -> Result<(), AckError> {
+        let result = self.inner.ack().await;
+        self.cx.span().end();
+        result
+    }
+
+    /// Nacks and ends the span, recording a `message nacked` event. The error status
+    /// comes from whoever knows the error (the router sets the handler's error).
+    async fn nack(self) -> Result<(), AckError> {
+        let span = self.cx.span();
+        span.add_event("message nacked", Vec::new());
+        let result = self.inner.nack().await;
+        span.end();
+        result
+    }
+}

@@ -1,0 +1,167 @@
+//! Messaging spans: `send`/`process` shape, attributes, links, and context that travels
+//! only in headers.
+#![cfg(feature = "memory")]
+
+use std::sync::Arc;
+
+use opentelemetry::Context;
+use opentelemetry::trace::{FutureExt as _, SpanKind, TraceContextExt, Tracer};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use tracewire_broker::memory::MemoryBroker;
+use tracewire_broker::trace::{ParentMode, Traced, Tracing};
+use tracewire_broker::{Broker, Delivery, Message, SubscribeOptions, Subscription};
+use tracewire_testkit::SpanCapture;
+
+fn traced(capture: &SpanCapture, mode: ParentMode) -> Traced<MemoryBroker> {
+    let tracing = Tracing::new(&capture.tracer_provider())
+        .with_propagator(Arc::new(TraceContextPropagator::new()))
+        .with_parent_mode(mode);
+    Traced::new(MemoryBroker::new(), tracing)
+}
+
+/// Receives one delivery and runs a "handler" span inside its context, then acks.
+async fn consume_one<S: Subscription>(sub: &mut S, capture: &SpanCapture) -> Message {
+    let delivery = sub.next().await.expect("open");
+    let tracer = capture.tracer("app");
+    async {
+        tracer.in_span("handle order", |_| {});
+    }
+    .with_context(delivery.context())
+    .await;
+    let msg = delivery.message().clone();
+    delivery.ack().await.expect("ack");
+    msg
+}
+
+#[tokio::test]
+async fn process_is_child_of_send_and_linked() {
+    let capture = SpanCapture::new();
+    let broker = traced(&capture, ParentMode::ChildAndLink);
+    let mut sub = broker
+        .subscribe("orders.created", SubscribeOptions::new())
+        .await
+        .unwrap();
+    let tracer = capture.tracer("app");
+    let root = Context::current_with_span(tracer.start("checkout"));
+    let msg = Message::new("orders.created", "0123456789").with_correlation_id("conv-1");
+    broker
+        .publish(msg)
+        .with_context(root.clone())
+        .await
+        .unwrap();
+    root.span().end();
+    let got = consume_one(&mut sub, &capture).await;
+    assert!(
+        got.headers.contains("traceparent"),
+        "context injected into headers"
+    );
+
+    let trace = capture.trace();
+    trace
+        .assert_no_orphans()
+        .assert_child_of("send orders.created", "checkout")
+        .assert_child_of("process orders.created", "send orders.created")
+        .assert_link("process orders.created", "send orders.created")
+        .assert_child_of("handle order", "process orders.created")
+        .assert_kind("send orders.created", SpanKind::Producer)
+        .assert_kind("process orders.created", SpanKind::Consumer)
+        .assert_attr(
+            "send orders.created",
+            "messaging.system",
+            "tracewire_memory",
+        )
+        .assert_attr(
+            "send orders.created",
+            "messaging.destination.name",
+            "orders.created",
+        )
+        .assert_attr("send orders.created", "messaging.operation.type", "send")
+        .assert_attr(
+            "send orders.created",
+            "messaging.message.id",
+            got.id.clone(),
+        )
+        .assert_attr(
+            "send orders.created",
+            "messaging.message.conversation_id",
+            "conv-1",
+        )
+        .assert_attr("send orders.created", "messaging.message.body.size", 10_i64)
+        .assert_attr(
+            "process orders.created",
+            "messaging.operation.type",
+            "process",
+        );
+}
+
+#[tokio::test]
+async fn link_only_starts_a_new_trace() {
+    let capture = SpanCapture::new();
+    let broker = traced(&capture, ParentMode::LinkOnly);
+    let mut sub = broker
+        .subscribe("t", SubscribeOptions::new())
+        .await
+        .unwrap();
+    broker.publish(Message::new("t", "x")).await.unwrap();
+    consume_one(&mut sub, &capture).await;
+    let all = capture.all_traces();
+    let send = all.span("send t").span_context.clone();
+    let process = all.span("process t");
+    assert_ne!(
+        process.span_context.trace_id(),
+        send.trace_id(),
+        "new trace"
+    );
+    all.assert_link("process t", "send t");
+}
+
+#[tokio::test]
+async fn trace_survives_serialisation_to_bytes() {
+    let capture = SpanCapture::new();
+    let producer = traced(&capture, ParentMode::ChildAndLink);
+    let consumer = traced(&capture, ParentMode::ChildAndLink);
+    let mut tap = producer
+        .inner()
+        .subscribe("t", SubscribeOptions::new())
+        .await
+        .unwrap();
+    let mut sub = consumer
+        .subscribe("t", SubscribeOptions::new())
+        .await
+        .unwrap();
+
+    producer.publish(Message::new("t", "x")).await.unwrap();
+    let raw = tap.next().await.unwrap();
+    let bytes = raw.message().to_bytes();
+    raw.ack().await.unwrap();
+    // Another broker (no shared memory with the first) gets only the bytes.
+    let decoded = Message::from_bytes(bytes).unwrap();
+    consumer.inner().publish(decoded).await.unwrap();
+    consume_one(&mut sub, &capture).await;
+
+    capture
+        .trace()
+        .assert_no_orphans()
+        .assert_child_of("process t", "send t")
+        .assert_child_of("handle order", "process t");
+}
+
+#[tokio::test]
+async fn reply_inboxes_stay_out_of_span_names() {
+    let capture = SpanCapture::new();
+    let broker = traced(&capture, ParentMode::ChildAndLink);
+    let mut sub = broker
+        .subscribe("_INBOX.f00d", SubscribeOptions::new())
+        .await
+        .unwrap();
+    broker
+        .publish(Message::new("_INBOX.f00d", "x"))
+        .await
+        .unwrap();
+    consume_one(&mut sub, &capture).await;
+    let trace = capture.trace();
+    trace
+        .assert_child_of("process (reply)", "send (reply)")
+        .assert_attr("send (reply)", "messaging.destination.temporary", true);
+    assert!(trace.spans().iter().all(|s| !s.name.contains("f00d")));
+}
