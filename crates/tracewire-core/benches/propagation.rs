@@ -1,0 +1,77 @@
+//! Extract + inject of a full context (traceparent, a 4-member tracestate, 4 baggage
+//! entries): `TracewirePropagator` against the stock `opentelemetry_sdk`
+//! `TraceContextPropagator` + `BaggagePropagator` composite, same `HeaderMap` input.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::HeaderMap;
+use opentelemetry::Context;
+use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use tracewire_core::TracewirePropagator;
+use tracewire_core::carrier::{HeaderExtractor, HeaderInjector};
+
+fn incoming() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            .parse()
+            .expect("valid header"),
+    );
+    headers.insert(
+        "tracestate",
+        "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,vendor=abc123,tenant@sys=on"
+            .parse()
+            .expect("valid header"),
+    );
+    headers.insert(
+        "baggage",
+        "user=alice;ttl=30,tier=gold,region=eu-west-1,session=hello%20world"
+            .parse()
+            .expect("valid header"),
+    );
+    headers.insert(
+        "content-type",
+        "application/json".parse().expect("valid header"),
+    );
+    headers.insert("accept", "*/*".parse().expect("valid header"));
+    headers
+}
+
+fn round_trip(propagator: &dyn TextMapPropagator, headers: &HeaderMap) -> HeaderMap {
+    let cx = propagator.extract_with_context(&Context::new(), &HeaderExtractor(headers));
+    let mut out = HeaderMap::new();
+    propagator.inject_context(&cx, &mut HeaderInjector(&mut out));
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let headers = incoming();
+    let tracewire = TracewirePropagator::default();
+    let stock = TextMapCompositePropagator::new(vec![
+        Box::new(TraceContextPropagator::new()),
+        Box::new(BaggagePropagator::new()),
+    ]);
+    // both must produce the three headers, or the comparison is meaningless
+    assert_eq!(round_trip(&tracewire, &headers).len(), 3);
+    assert_eq!(round_trip(&stock, &headers).len(), 3);
+
+    let mut group = c.benchmark_group("extract_inject_full_context");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(50);
+    group.bench_function("tracewire", |b| {
+        b.iter(|| round_trip(black_box(&tracewire), black_box(&headers)))
+    });
+    group.bench_function("stock_sdk", |b| {
+        b.iter(|| round_trip(black_box(&stock), black_box(&headers)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
