@@ -476,3 +476,6 @@ fn extract_uberctx(extractor: &dyn Extractor) -> BaggageList {
     }
     list
 }
+
+#[cfg(test)]
+mod tests;
