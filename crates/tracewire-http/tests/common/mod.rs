@@ -4,12 +4,10 @@
 
 use std::sync::Arc;
 
-use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::trace::{SpanId, SpanKind, TraceId};
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use tracewire_http::SharedPropagator;
 
@@ -53,12 +51,43 @@ impl Capture {
     }
 }
 
-/// W3C trace context + baggage (what `tracewire_core::TracewirePropagator` gives by default).
+/// W3C trace context + baggage (`TracewirePropagator`'s default).
 pub fn w3c() -> SharedPropagator {
-    Arc::new(TextMapCompositePropagator::new(vec![
-        Box::new(TraceContextPropagator::new()),
-        Box::new(BaggagePropagator::new()),
-    ]))
+    Arc::new(tracewire_core::TracewirePropagator::default())
+}
+
+/// What a mesh hop uses: W3C + baggage + B3 single + B3 multi.
+pub fn mesh() -> SharedPropagator {
+    tracewire_http::mesh::mesh_propagator()
+}
+
+/// Waits (bounded) until at least `n` spans have finished: a server span ends when
+/// the body is done, which may be just after the client has read the response.
+pub async fn wait_for_spans(capture: &Capture, n: usize) -> Vec<SpanData> {
+    for _ in 0..500 {
+        let spans = capture.spans();
+        if spans.len() >= n {
+            return spans;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let names: Vec<_> = capture.spans().iter().map(|s| s.name.to_string()).collect();
+    panic!("expected {n} spans, got {names:?}");
+}
+
+/// Serves `app` on a fresh loopback port (with connect info), returns its address.
+pub async fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    addr
 }
 
 pub fn trace_id() -> TraceId {
