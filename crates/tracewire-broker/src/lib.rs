@@ -5,6 +5,8 @@ mod broker;
 mod error;
 mod headers;
 mod message;
+pub mod request_reply;
+pub mod router;
 pub mod trace;
 pub mod wire;
 
