@@ -20,7 +20,9 @@
 //!   sent, in received order, while `cx.baggage()` still holds exactly its entries;
 //!   a changed baggage is sent sorted by key.
 //! - The Level 2 random flag (0x02) is kept on extract, so SDK children (which copy the
-//!   parent's flags) carry it on; unknown flag bits are zeroed.
+//!   parent's flags when sampled or recording) carry it on; unknown flag bits are
+//!   zeroed. Because the flag describes the trace id, inject also sets it for the trace
+//!   id it arrived with: the SDK resets a dropped (unsampled) child's flags to `00`.
 //!
 //! # Example
 //!
@@ -62,7 +64,7 @@ pub use env::{OTEL_PROPAGATORS, PropagatorSelection};
 use crate::b3::{self, B3Context, B3Sampling, B3Single};
 use crate::baggage::{BAGGAGE, BaggageList, decode_value};
 use crate::jaeger::{self, JaegerContext, UBER_TRACE_ID, UBERCTX_PREFIX};
-use crate::traceparent::{TRACEPARENT, TraceParent, format_header};
+use crate::traceparent::{FLAG_RANDOM, TRACEPARENT, TraceParent, format_header};
 use crate::tracestate::{self, TRACESTATE, TraceStateList};
 use state::Forwarded;
 
@@ -200,6 +202,7 @@ struct Found {
     span_context: SpanContext,
     trace_state: Option<TraceStateList>,
     debug: bool,
+    random: bool,
 }
 
 impl TextMapPropagator for TracewirePropagator {
@@ -301,12 +304,14 @@ impl TextMapPropagator for TracewirePropagator {
                 let trace_id = found.span_context.trace_id();
                 forwarded.trace_state = found.trace_state.map(|list| (trace_id, list));
                 forwarded.debug = found.debug.then_some(trace_id);
+                forwarded.random = found.random.then_some(trace_id);
                 cx.with_remote_span_context(found.span_context)
             }
             None => {
                 if let Some(previous) = previous {
                     forwarded.trace_state.clone_from(&previous.trace_state);
                     forwarded.debug = previous.debug;
+                    forwarded.random = previous.random;
                 }
                 cx.clone()
             }
@@ -320,6 +325,7 @@ impl TextMapPropagator for TracewirePropagator {
         }
         if forwarded.trace_state.is_some()
             || forwarded.debug.is_some()
+            || forwarded.random.is_some()
             || forwarded.baggage.is_some()
         {
             out = out.with_value(forwarded);
@@ -347,9 +353,13 @@ fn merge_baggage(into: &mut Option<BaggageList>, list: BaggageList) {
 }
 
 fn inject_w3c(sc: &SpanContext, forwarded: Option<&Forwarded>, injector: &mut dyn Injector) {
+    let mut flags = sc.trace_flags().to_u8();
+    if forwarded.and_then(|f| f.random) == Some(sc.trace_id()) {
+        flags |= FLAG_RANDOM;
+    }
     injector.set(
         TRACEPARENT,
-        format_header(sc.trace_id(), sc.span_id(), sc.trace_flags().to_u8()),
+        format_header(sc.trace_id(), sc.span_id(), flags),
     );
     let kept = forwarded
         .and_then(|f| f.trace_state.as_ref())
@@ -381,6 +391,7 @@ fn extract_w3c(extractor: &dyn Extractor) -> Option<Found> {
         span_context: parent.to_span_context(otel_state),
         trace_state,
         debug: false,
+        random: parent.flags & FLAG_RANDOM != 0,
     })
 }
 
@@ -395,6 +406,7 @@ fn b3_found(ctx: B3Context) -> Found {
         ),
         trace_state: None,
         debug: ctx.sampling == B3Sampling::Debug,
+        random: false,
     }
 }
 
@@ -453,6 +465,7 @@ fn extract_jaeger(extractor: &dyn Extractor) -> Option<Found> {
         ),
         trace_state: None,
         debug: ctx.is_debug(),
+        random: false,
     })
 }
 

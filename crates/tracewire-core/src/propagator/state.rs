@@ -23,6 +23,10 @@ pub(crate) struct Forwarded {
     pub(crate) trace_state: Option<(TraceId, TraceStateList)>,
     /// The trace id whose received B3/Jaeger sampling state was "debug".
     pub(crate) debug: Option<TraceId>,
+    /// The trace id that arrived with the Level 2 random flag. The flag describes the
+    /// trace id, so it is set again on output for that trace even when the SDK reset
+    /// the flags (it does for a dropped, unsampled child).
+    pub(crate) random: Option<TraceId>,
     /// The received baggage, in order.
     pub(crate) baggage: Option<BaggageList>,
 }
