@@ -6,6 +6,8 @@ pub mod json;
 pub mod mesh;
 pub mod metrics;
 mod otel;
+#[cfg(feature = "proxy")]
+pub mod proxy;
 pub mod request_id;
 pub mod server;
 
