@@ -2,6 +2,10 @@
 
 use std::sync::Arc;
 
+use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_semantic_conventions::attribute as semconv;
+
 use crate::router::{BoxHandler, Middleware};
 use crate::{Broker, Message};
 
@@ -64,6 +68,16 @@ impl<B: Broker> Middleware for DeadLetter<B> {
                 };
                 if !err.is_permanent() && msg.delivery_attempt < this.max_attempts {
                     return Err(err);
+                }
+                // The processing failed even though the message is now settled: say so on
+                // the current (`process`) span.
+                {
+                    let cx = Context::current();
+                    let span = cx.span();
+                    span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, err.kind()));
+                    span.set_status(Status::error(err.to_string()));
+                    let topic = KeyValue::new("tracewire.dlq.topic", this.topic.clone());
+                    span.add_event("message dead-lettered", vec![topic]);
                 }
                 let dead = dead_letter_message(&msg, &this.topic, err.kind(), &err.to_string());
                 match this.broker.publish(dead).await {
