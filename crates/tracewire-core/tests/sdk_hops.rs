@@ -1,6 +1,8 @@
 //! Extract → child span of the real `opentelemetry_sdk` tracer → inject, checking the
 //! headers the next hop sees (propagation-cases rows where the SDK matters).
 #![cfg(feature = "http")]
+// helpers outside #[test] fns are test code too
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use http::{HeaderMap, HeaderValue};
 use opentelemetry::baggage::BaggageExt;

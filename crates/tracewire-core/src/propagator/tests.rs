@@ -1,4 +1,5 @@
 //! Propagator-level cases: propagation-cases.md rows through extract → inject.
+#![allow(clippy::type_complexity)] // the case tables
 
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::propagation::TextMapPropagator;
