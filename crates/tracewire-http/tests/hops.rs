@@ -3,6 +3,9 @@
 //! B3-multi hop, the tower client layer, client error statuses and metrics, and the
 //! typed JSON client's errors.
 
+// Helpers outside `#[test]` functions are test code too.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -2,6 +2,9 @@
 //! type 415, a body over the limit 413, each with the `{"error": {code, message}}`
 //! body; none is a 500 and none marks the SERVER span as an error.
 
+// Helpers outside `#[test]` functions are test code too.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 mod common;
 
 use axum::Router;

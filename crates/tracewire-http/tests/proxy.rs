@@ -2,6 +2,9 @@
 //! keeps the trace and the mesh headers, drops hop-by-hop headers, and answers an
 //! unreachable upstream with 502 and the JSON error body.
 
+// Helpers outside `#[test]` functions are test code too.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 mod common;
 
 use std::collections::BTreeMap;

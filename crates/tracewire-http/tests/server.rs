@@ -2,6 +2,9 @@
 //! extraction, error mapping, panics, filters, public endpoints, streaming bodies,
 //! request ids, handler spans (OpenTelemetry and `tracing`) and metrics.
 
+// Helpers outside `#[test]` functions are test code too.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 mod common;
 
 use std::pin::Pin;

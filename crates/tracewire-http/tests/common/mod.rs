@@ -1,6 +1,8 @@
 //! Shared test support: a per-test tracer provider with an in-memory exporter, a
 //! per-test meter provider, and the propagators (no globals are touched).
 #![allow(dead_code, unreachable_pub)]
+// Test support, not library code: failing loudly is the point.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::needless_pass_by_value)]
 
 use std::sync::Arc;
 
