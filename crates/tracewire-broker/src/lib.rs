@@ -3,6 +3,7 @@
 
 mod broker;
 mod error;
+pub mod events;
 mod headers;
 mod message;
 pub mod request_reply;
