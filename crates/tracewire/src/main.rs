@@ -1,1 +1,72 @@
-fn main() {}
+//! The `tracewire` command: runs the traced microservice demo and renders saved traces.
+//!
+//! ```text
+//! tracewire demo               # in-process services on loopback, prints each trace as a tree
+//! tracewire view traces.jsonl  # renders traces saved by the OTLP-JSON file exporter
+//! ```
+
+mod demo;
+mod view;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Traced microservice communication: every hop carries OpenTelemetry context.
+#[derive(Debug, Parser)]
+#[command(name = "tracewire", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run services in this process on loopback, send traced requests through them and
+    /// print the resulting distributed traces.
+    Demo(demo::DemoArgs),
+    /// Render traces saved as OTLP JSON lines (the file exporter's output) as trees.
+    View(view::ViewArgs),
+}
+
+/// When to colour the output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+enum ColorChoice {
+    /// Colour when stdout is a terminal and `NO_COLOR` is unset.
+    #[default]
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+impl ColorChoice {
+    fn enabled(self) -> bool {
+        use std::io::IsTerminal as _;
+        match self {
+            Self::Always => true,
+            Self::Never => false,
+            Self::Auto => std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Demo(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| runtime.block_on(demo::run(args))),
+        Command::View(args) => view::run(&args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! `tracewire demo` end to end: the real binary, real loopback sockets, real spans.
+#![allow(clippy::expect_used)] // test helpers: a failed spawn must fail the test
+
+use std::process::Command;
+
+fn tracewire(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_tracewire"))
+        .args(args)
+        .env_remove("OTEL_PROPAGATORS")
+        .output()
+        .expect("the tracewire binary runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn demo_prints_one_connected_trace_per_order() {
+    let (ok, stdout, stderr) = tracewire(&["demo", "--color", "never"]);
+    assert!(ok, "demo failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(
+        stdout.matches("\ntrace ").count() + usize::from(stdout.starts_with("trace ")),
+        3,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("traces: 3  spans: 24  services: 4 (checkout, demo-client, inventory, inventory-sidecar)  errors: 5  orphans: 0"),
+        "{stdout}"
+    );
+    // The failing order shows its error where it happened and on the way back.
+    assert!(
+        stdout.contains("rejected: 409 Conflict conflict"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("take stock  internal"), "{stdout}");
+}
+
+#[test]
+fn demo_works_with_b3_between_the_services() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tracewire"))
+        .args(["demo", "--color", "never", "--orders", "2"])
+        .env("OTEL_PROPAGATORS", "b3multi,baggage,nonsense")
+        .output()
+        .expect("the tracewire binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("traces: 2  spans: 16"), "{stdout}");
+    assert!(stdout.contains("orphans: 0"), "{stdout}");
+    assert!(
+        stderr.contains("unknown propagator \"nonsense\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn demo_rejects_zero_orders() {
+    let (ok, _, stderr) = tracewire(&["demo", "--orders", "0"]);
+    assert!(!ok);
+    assert!(stderr.contains("--orders"), "{stderr}");
+}
