@@ -45,7 +45,7 @@
 //! | `otlp-http` | yes     | OTLP over HTTP, protobuf or JSON (blocking reqwest client, plaintext): works inside and outside a runtime |
 //! | `stdout`    | yes     | spans and metrics printed on stdout |
 //! | `file`      | yes     | the OTLP-JSON-lines file exporter and reader ([`file`]) |
-//! | `tls`       | no      | `https://` endpoints for both OTLP transports (rustls with the `ring` provider, webpki roots) |
+//! | `tls`       | no      | `https://` endpoints for both OTLP transports (rustls with `aws-lc-rs` for tonic and reqwest alike, webpki roots) |
 //!
 //! No TLS stack is compiled unless `tls` is on. The in-memory exporters, the
 //! [`tree`] printer and the [`bridge`] are always available. The full configuration

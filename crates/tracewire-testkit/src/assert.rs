@@ -15,7 +15,10 @@ pub(crate) fn fail(message: &str, spans: &[SpanData]) -> ! {
     let options = RenderOptions::new()
         .with_attributes(AttributeMode::All)
         .with_span_ids(true);
-    panic!("{message}\n\nspan tree:\n{}", render_traces_with(spans, &options));
+    panic!(
+        "{message}\n\nspan tree:\n{}",
+        render_traces_with(spans, &options)
+    );
 }
 
 /// Finished spans of a distributed trace, with assertions on its shape.
@@ -273,7 +276,11 @@ impl TraceView {
     }
 
     fn check_orphans(&self, allowed: Option<SpanId>) -> &Self {
-        let ids: HashSet<SpanId> = self.spans.iter().map(|s| s.span_context.span_id()).collect();
+        let ids: HashSet<SpanId> = self
+            .spans
+            .iter()
+            .map(|s| s.span_context.span_id())
+            .collect();
         let orphans: Vec<String> = self
             .spans
             .iter()

@@ -85,10 +85,13 @@ impl SpanCapture {
                 return spans;
             }
             if Instant::now() >= deadline {
-                crate::assert::fail(&format!(
-                    "timed out after {timeout:?} waiting for {n} spans, {} finished",
-                    spans.len()
-                ), &spans);
+                crate::assert::fail(
+                    &format!(
+                        "timed out after {timeout:?} waiting for {n} spans, {} finished",
+                        spans.len()
+                    ),
+                    &spans,
+                );
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
