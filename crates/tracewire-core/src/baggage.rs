@@ -81,15 +81,24 @@ impl<'a> BaggageMember<'a> {
     pub const fn properties(&self) -> &'a str {
         self.properties
     }
+}
 
-    fn from_canonical(member: &'a str) -> Option<Self> {
-        let (key_value, properties) = member.split_once(';').unwrap_or((member, ""));
-        let (key, encoded_value) = key_value.split_once('=')?;
-        Some(Self {
-            key,
-            encoded_value,
-            properties,
-        })
+/// Where one member sits in [`BaggageList::header`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct MemberSpan {
+    start: usize,
+    key_end: usize,
+    value_end: usize,
+    end: usize,
+}
+
+impl MemberSpan {
+    fn view<'a>(&self, header: &'a str) -> BaggageMember<'a> {
+        BaggageMember {
+            key: &header[self.start..self.key_end],
+            encoded_value: &header[self.key_end + 1..self.value_end],
+            properties: header.get(self.value_end + 1..self.end).unwrap_or(""),
+        }
     }
 }
 
@@ -99,7 +108,7 @@ impl<'a> BaggageMember<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct BaggageList {
     header: String,
-    len: usize,
+    spans: Vec<MemberSpan>,
 }
 
 impl BaggageList {
@@ -107,7 +116,7 @@ impl BaggageList {
     pub const fn new() -> Self {
         Self {
             header: String::new(),
-            len: 0,
+            spans: Vec::new(),
         }
     }
 
@@ -128,8 +137,8 @@ impl BaggageList {
                     continue;
                 }
                 scratch.clear();
-                if let Some(key_len) = canonical_member(member, &mut scratch) {
-                    list.push_canonical(&scratch, key_len);
+                if let Some((key_len, value_len)) = canonical_member(member, &mut scratch) {
+                    list.push_canonical(&scratch, key_len, value_len);
                 }
             }
         }
@@ -147,58 +156,65 @@ impl BaggageList {
         member.push_str(key);
         member.push('=');
         member.extend(utf8_percent_encode(value, VALUE_ENCODE));
+        let value_len = member.len() - key.len() - 1;
         if !properties.is_empty() {
             member.push(';');
             if !normalize_properties(properties, &mut member) {
                 return false;
             }
         }
-        self.push_canonical(&member, key.len())
+        self.push_canonical(&member, key.len(), value_len)
     }
 
-    fn push_canonical(&mut self, member: &str, key_len: usize) -> bool {
+    fn push_canonical(&mut self, member: &str, key_len: usize, value_len: usize) -> bool {
         let key = &member[..key_len];
         if self.iter().any(|m| m.key == key) {
             self.remove(key);
         }
-        let separator = usize::from(self.len > 0);
-        if self.len >= MAX_MEMBERS || self.header.len() + separator + member.len() > MAX_BYTES {
+        let separator = usize::from(!self.spans.is_empty());
+        if self.spans.len() >= MAX_MEMBERS
+            || self.header.len() + separator + member.len() > MAX_BYTES
+        {
             return false;
         }
         if separator == 1 {
             self.header.push(',');
         }
+        let start = self.header.len();
         self.header.push_str(member);
-        self.len += 1;
+        self.spans.push(MemberSpan {
+            start,
+            key_end: start + key_len,
+            value_end: start + key_len + 1 + value_len,
+            end: self.header.len(),
+        });
         true
     }
 
     fn remove(&mut self, key: &str) {
-        let kept: Vec<&str> = self
-            .header
-            .split(',')
-            .filter(|m| BaggageMember::from_canonical(m).is_some_and(|m| m.key != key))
-            .collect();
-        let header = kept.join(",");
-        self.len = kept.len();
-        self.header = header;
+        let old = std::mem::take(self);
+        for span in &old.spans {
+            let m = span.view(&old.header);
+            if m.key != key {
+                let member = &old.header[span.start..span.end];
+                self.push_canonical(member, m.key.len(), m.encoded_value.len());
+            }
+        }
     }
 
     /// The entries in order.
     pub fn iter(&self) -> impl Iterator<Item = BaggageMember<'_>> + '_ {
-        self.header
-            .split(',')
-            .filter_map(BaggageMember::from_canonical)
+        self.spans.iter().map(|span| span.view(&self.header))
     }
 
     /// Number of entries.
-    pub const fn len(&self) -> usize {
-        self.len
+    pub fn len(&self) -> usize {
+        self.spans.len()
     }
 
     /// `true` when there is no entry.
-    pub const fn is_empty(&self) -> bool {
-        self.len == 0
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
     }
 
     /// The header to send (canonical form: values percent-encoded, upper-case hex,
@@ -233,7 +249,7 @@ impl BaggageList {
 
     /// `true` when `baggage` holds exactly these entries (values and metadata).
     pub fn matches_otel(&self, baggage: &Baggage) -> bool {
-        baggage.len() == self.len
+        baggage.len() == self.spans.len()
             && self.iter().all(|m| {
                 baggage
                     .get_with_metadata(m.key)
@@ -245,8 +261,8 @@ impl BaggageList {
 }
 
 /// Validates one received list-member and appends its canonical form to `out`;
-/// returns the key length, or `None` when the member is invalid.
-fn canonical_member(member: &str, out: &mut String) -> Option<usize> {
+/// returns the key and encoded value lengths, or `None` when the member is invalid.
+fn canonical_member(member: &str, out: &mut String) -> Option<(usize, usize)> {
     let (key_value, properties) = match member.split_once(';') {
         Some((kv, props)) => (kv, Some(props)),
         None => (member, None),
@@ -264,13 +280,14 @@ fn canonical_member(member: &str, out: &mut String) -> Option<usize> {
         // every baggage-octet but '%' is canonical as it is
         out.push_str(value);
     }
+    let value_len = out.len() - key.len() - 1;
     if let Some(props) = properties {
         out.push(';');
         if !normalize_properties(props, out) {
             return None;
         }
     }
-    Some(key.len())
+    Some((key.len(), value_len))
 }
 
 /// RFC 9110 `token`.
@@ -339,6 +356,9 @@ pub fn encode_value(value: &str) -> Cow<'_, str> {
 
 /// Percent-decodes a baggage value (invalid UTF-8 becomes U+FFFD).
 pub fn decode_value(value: &str) -> Cow<'_, str> {
+    if !value.contains('%') {
+        return Cow::Borrowed(value);
+    }
     percent_decode_str(value).decode_utf8_lossy()
 }
 

@@ -56,6 +56,8 @@ pub const LARGE_MEMBER: usize = 128;
 pub struct TraceStateList {
     header: String,
     len: usize,
+    /// bit `i` set: member `i` is accepted by `opentelemetry`'s `TraceState`
+    otel_mask: u32,
 }
 
 impl TraceStateList {
@@ -72,6 +74,7 @@ impl TraceStateList {
         let capacity = lines.iter().map(|l| l.len() + 1).sum();
         let mut header = String::with_capacity(capacity);
         let mut len = 0;
+        let mut otel_mask = 0u32;
         for line in lines {
             for member in line.split(',') {
                 let member = trim_ows(member);
@@ -82,17 +85,24 @@ impl TraceStateList {
                 if !is_valid_key(key) || !is_valid_value(value) {
                     return None;
                 }
-                len += 1;
-                if len > MAX_MEMBERS {
+                if len == MAX_MEMBERS {
                     return None;
                 }
+                if otel_accepts(key, value) {
+                    otel_mask |= 1 << len;
+                }
+                len += 1;
                 if !header.is_empty() {
                     header.push(',');
                 }
                 header.push_str(member);
             }
         }
-        (len > 0).then_some(Self { header, len })
+        (len > 0).then_some(Self {
+            header,
+            len,
+            otel_mask,
+        })
     }
 
     /// Builds a list from key/value pairs; `None` if any pair is invalid, there are
@@ -100,14 +110,15 @@ impl TraceStateList {
     pub fn from_members<'a>(members: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<Self> {
         let mut header = String::new();
         let mut len = 0;
+        let mut otel_mask = 0u32;
         for (key, value) in members {
-            if !is_valid_key(key) || !is_valid_value(value) {
+            if !is_valid_key(key) || !is_valid_value(value) || len == MAX_MEMBERS {
                 return None;
+            }
+            if otel_accepts(key, value) {
+                otel_mask |= 1 << len;
             }
             len += 1;
-            if len > MAX_MEMBERS {
-                return None;
-            }
             if !header.is_empty() {
                 header.push(',');
             }
@@ -115,7 +126,11 @@ impl TraceStateList {
             header.push('=');
             header.push_str(value);
         }
-        (len > 0).then_some(Self { header, len })
+        (len > 0).then_some(Self {
+            header,
+            len,
+            otel_mask,
+        })
     }
 
     /// Number of members (1 to 32).
@@ -146,14 +161,21 @@ impl TraceStateList {
     /// The members an `opentelemetry` [`TraceState`] can hold (its Level 1 key rule), in
     /// order. Level-2-only keys are left out here and kept by this list.
     pub fn to_otel(&self) -> TraceState {
-        TraceState::from_key_value(self.members().filter(|(k, v)| otel_accepts(k, v)))
-            .unwrap_or_default()
+        TraceState::from_key_value(self.otel_members()).unwrap_or_default()
     }
 
     /// `true` when `state` is exactly what [`Self::to_otel`] returns, i.e. nobody
     /// changed the SDK's trace state since this list was extracted.
     pub fn matches_otel(&self, state: &TraceState) -> bool {
-        self.members().filter(|(k, v)| otel_accepts(k, v)).eq(state)
+        self.otel_members().eq(state)
+    }
+
+    fn otel_members(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let mask = self.otel_mask;
+        self.members()
+            .enumerate()
+            .filter(move |(i, _)| mask & (1 << i) != 0)
+            .map(|(_, member)| member)
     }
 }
 
