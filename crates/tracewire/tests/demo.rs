@@ -64,3 +64,34 @@ fn demo_rejects_zero_orders() {
     assert!(!ok);
     assert!(stderr.contains("--orders"), "{stderr}");
 }
+
+#[test]
+fn view_renders_what_demo_saved() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("traces.jsonl");
+    let file = file.to_str().expect("utf-8 temp path");
+    let (ok, demo_out, stderr) = tracewire(&["demo", "--color", "never", "--save", file]);
+    assert!(ok, "{demo_out}\n{stderr}");
+    let (ok, view_out, stderr) = tracewire(&["view", "--color", "never", file]);
+    assert!(ok, "{view_out}\n{stderr}");
+    // The same trees, byte for byte, from the file as from memory.
+    let trees = demo_out
+        .split_once("\n\n")
+        .map(|(_, rest)| rest.rsplit_once("\n\n").map_or(rest, |(trees, _)| trees))
+        .expect("demo output has a trees section");
+    assert_eq!(view_out.trim_end(), trees.trim_end());
+    assert!(
+        view_out.contains("[inventory] POST /reserve  server"),
+        "{view_out}"
+    );
+}
+
+#[test]
+fn view_reports_a_file_that_is_not_otlp_json() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("junk.jsonl");
+    std::fs::write(&file, "{\"not\": \"otlp\"\nsecond line\n").expect("write");
+    let (ok, _, stderr) = tracewire(&["view", file.to_str().expect("utf-8")]);
+    assert!(!ok);
+    assert!(stderr.contains("is not OTLP JSON lines"), "{stderr}");
+}

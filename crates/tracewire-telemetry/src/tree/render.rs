@@ -200,7 +200,12 @@ fn render_span(
 }
 
 fn line(span: &SpanRecord, is_root: bool, o: &RenderOptions) -> String {
-    let mut text = paint(o, BOLD, &span.name);
+    // The service comes first: in a distributed trace "which process?" is the first question.
+    let mut text = match &span.service_name {
+        Some(service) => format!("{} ", paint(o, YELLOW, &format!("[{service}]"))),
+        None => String::new(),
+    };
+    text.push_str(&paint(o, BOLD, &span.name));
     let _ = write!(text, "  {}", paint(o, CYAN, kind_label(&span.kind)));
     let _ = write!(text, "  {}", format_duration(span.duration()));
     match &span.status {
@@ -385,6 +390,17 @@ mod tests {
         let b = record("b", 2, 1, 1);
         let text = render_records(&[a, b], &RenderOptions::new());
         assert_eq!(text.matches("(parent cycle)").count(), 2, "{text}");
+    }
+
+    #[test]
+    fn service_name_leads_the_line_when_known() {
+        let mut span = record("POST /checkout", 1, 0, 0);
+        span.service_name = Some("checkout".into());
+        let text = render_records(&[span], &RenderOptions::new());
+        assert!(
+            text.contains("└─ [checkout] POST /checkout  internal"),
+            "{text}"
+        );
     }
 
     #[test]

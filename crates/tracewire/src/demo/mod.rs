@@ -14,10 +14,12 @@
 mod checkout;
 mod contracts;
 mod inventory;
+mod save;
 mod services;
 mod summary;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -50,6 +52,9 @@ pub(crate) struct DemoArgs {
     /// When to colour the output.
     #[arg(long, value_enum, default_value_t)]
     color: ColorChoice,
+    /// Also save the spans as OTLP JSON lines (`tracewire view FILE` renders them again).
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
 }
 
 /// One in-process service: its name and telemetry.
@@ -67,6 +72,7 @@ impl Service {
     }
 
     fn records(&self) -> Vec<SpanRecord> {
+        // A service's provider knows its resource, but SDK span data does not carry it.
         self.telemetry
             .finished_spans()
             .iter()
@@ -152,11 +158,16 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let services = [&client, &checkout, &sidecar, &inventory];
     let mut records = Vec::new();
+    let mut by_service = Vec::new();
     for service in services {
         if let Err(error) = service.telemetry.force_flush() {
             anyhow::bail!("flushing {}: {error}", service.name);
         }
         records.extend(service.records());
+        by_service.push((service.name, service.telemetry.finished_spans()));
+    }
+    if let Some(path) = &args.save {
+        save::save(path, &by_service).await?;
     }
     let options = RenderOptions::new().with_color(args.color.enabled());
     println!();
