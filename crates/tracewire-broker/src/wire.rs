@@ -8,7 +8,7 @@
 //! since the Unix epoch (`u64`); the delivery attempt (`u32`). Strings and the payload
 //! are a `u32` length followed by the bytes.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -102,7 +102,7 @@ impl Message {
             content_type,
             reply_to,
             correlation_id,
-            timestamp: SystemTime::from(timestamp),
+            timestamp,
             delivery_attempt,
         })
     }

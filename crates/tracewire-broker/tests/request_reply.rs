@@ -1,5 +1,7 @@
 //! Request/reply: one connected trace, typed errors, and no pending-entry leak.
 #![cfg(feature = "memory")]
+// Test helpers outside #[test] functions: the test exemption of clippy.toml does not reach them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 use std::time::Duration;

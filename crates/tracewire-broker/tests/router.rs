@@ -1,6 +1,8 @@
 //! Router and middleware: retry, timeout, panic recovery, dead letter, deduplication,
 //! correlation, error status on the span, graceful shutdown.
 #![cfg(feature = "memory")]
+// Test helpers outside #[test] functions: the test exemption of clippy.toml does not reach them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

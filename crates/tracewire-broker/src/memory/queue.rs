@@ -155,19 +155,19 @@ impl Queue {
         self.after_settle(st);
     }
 
-    /// An in-flight message was nacked: queue it for redelivery, or hand it back when
-    /// the subscription is gone (the caller counts it as dropped).
-    pub(super) fn nack(&self, mut msg: Message) -> Result<(), Message> {
+    /// An in-flight message was nacked: queue it for redelivery. Returns `false` when
+    /// the subscription is gone (the caller counts the message as dropped).
+    pub(super) fn nack(&self, mut msg: Message) -> bool {
         let mut st = self.lock();
         st.in_flight = st.in_flight.saturating_sub(1);
         if st.detached {
-            return Err(msg);
+            return false;
         }
         msg.delivery_attempt = msg.delivery_attempt.saturating_add(1);
         st.redeliver.push_back(msg);
         drop(st);
         self.readable.notify_one();
-        Ok(())
+        true
     }
 
     fn after_settle(&self, st: MutexGuard<'_, State>) {

@@ -64,10 +64,12 @@ impl MemoryDelivery {
     fn settle_nack(&mut self) -> Result<(), AckError> {
         self.settled = true;
         let message = self.message.clone();
-        self.queue.nack(message).map_err(|_lost| {
+        if self.queue.nack(message) {
+            Ok(())
+        } else {
             self.inner.count_drop(&self.queue, "unsubscribed", 1);
-            AckError::Closed
-        })
+            Err(AckError::Closed)
+        }
     }
 }
 

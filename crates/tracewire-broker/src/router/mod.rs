@@ -197,6 +197,6 @@ impl<B: Broker> Router<B> {
             }
             subscribed.push((sub, handler, route.options.concurrency.max(1)));
         }
-        Ok(RouterHandle::start(self.broker, subscribed))
+        Ok(RouterHandle::start(&self.broker, subscribed))
     }
 }

@@ -21,7 +21,7 @@ pub struct RouterHandle {
 
 impl RouterHandle {
     pub(super) fn start<B: Broker>(
-        broker: B,
+        broker: &B,
         routes: Vec<(B::Subscription, BoxHandler, usize)>,
     ) -> Self {
         let (stop, _) = watch::channel(false);

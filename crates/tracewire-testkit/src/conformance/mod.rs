@@ -1,5 +1,5 @@
 //! The broker conformance suite: one set of checks every backend passes, selected by
-//! the [`Guarantees`] the backend declares.
+//! the `Guarantees` the backend declares (`tracewire_broker::Guarantees`).
 //!
 //! Nothing is skipped silently: [`run`] returns (and prints) a [`Report`] naming every
 //! check that ran and every check that was not applicable, with the guarantee that
@@ -56,11 +56,9 @@ impl Runner {
         needs: Option<(bool, &'static str)>,
         check: F,
     ) {
-        if let Some((has, why)) = needs {
-            if !has {
-                self.report.not_applicable.push((name, why));
-                return;
-            }
+        if let Some((false, why)) = needs {
+            self.report.not_applicable.push((name, why));
+            return;
         }
         check.await;
         self.report.passed.push(name);

@@ -1,4 +1,8 @@
 //! Pattern checks: dead letter, request/reply, no leak, graceful shutdown.
+//!
+//! A failed check panics with its name: that is this module's contract (like
+//! `assert!`), so the panic lints are allowed here.
+#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
 use std::time::Duration;
 
