@@ -34,4 +34,5 @@ pub use opentelemetry::propagation::{Extractor, Injector};
 /// plus `traceparent: <valid>` look like one valid line; this replacement character is
 /// invalid in every propagation grammar, so the combined value is rejected as the
 /// W3C specification requires.
+#[cfg_attr(not(feature = "http"), allow(dead_code))] // only the HeaderMap carrier needs it
 pub(crate) const UNREADABLE_LINE: &str = "\u{fffd}";
