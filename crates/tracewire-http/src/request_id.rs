@@ -33,8 +33,10 @@ impl RequestId {
 
     /// A new random (UUID v4) request id.
     pub fn new_v4() -> Self {
+        // The thread-local RNG, not a `getrandom` system call per request.
+        let uuid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
         let mut buf = uuid::Uuid::encode_buffer();
-        let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+        let text = uuid.hyphenated().encode_lower(&mut buf);
         // A hyphenated UUID is always a valid header value.
         Self(HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-")))
     }
