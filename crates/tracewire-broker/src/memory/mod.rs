@@ -1,7 +1,7 @@
 //! The embedded in-memory broker: one process, nothing to install (feature `memory`).
 //!
 //! Topics match exactly (no wildcards). Every subscription has a bounded queue with an
-//! [`Overflow`] policy; backpressure is the default, and every drop under the other
+//! [`Overflow`](crate::Overflow) policy; backpressure is the default, and every drop under the other
 //! policies is counted ([`MemoryBroker::dropped`]), recorded as a `message dropped`
 //! event on the current (publish) span and added to the metric
 //! `tracewire.messaging.dropped_messages`. Nacked messages are redelivered with their

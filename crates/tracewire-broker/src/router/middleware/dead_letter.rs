@@ -19,7 +19,7 @@ pub const DLQ_ATTEMPTS_HEADER: &str = "tracewire-dlq-attempts";
 pub const DLQ_TOPIC_HEADER: &str = "tracewire-dlq-original-topic";
 
 /// Publishes a failed message to `topic` once its delivery attempt reaches
-/// `max_attempts` (or at once for a [permanent](HandlerError::Permanent) error), with
+/// `max_attempts` (or at once for a [permanent](crate::router::HandlerError::Permanent) error), with
 /// the error, the attempt count and the original topic in headers; the original is then
 /// acked. Earlier failures are returned (nack, so the broker redelivers). If the
 /// dead-letter publish fails, the original error is returned: nothing is lost.
