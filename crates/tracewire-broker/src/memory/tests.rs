@@ -283,3 +283,16 @@ async fn rejects_empty_topics() {
         Err(SubscribeError::InvalidTopic(_))
     ));
 }
+
+#[test]
+fn public_handles_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    fn assert_send<T: Send + 'static>() {}
+    assert_send_sync::<MemoryBroker>();
+    assert_send_sync::<crate::trace::Traced<MemoryBroker>>();
+    assert_send_sync::<crate::request_reply::Requester<MemoryBroker>>();
+    assert_send_sync::<crate::events::EventBus<MemoryBroker>>();
+    assert_send_sync::<crate::router::RouterHandle>();
+    assert_send::<MemorySubscription>();
+    assert_send::<MemoryDelivery>();
+}
