@@ -6,6 +6,47 @@
 
 const LOWER: &[u8; 16] = b"0123456789abcdef";
 
+/// Marks a byte that is not a lower-case hex digit in [`LOWER_VALUE`].
+const NOT_LOWER: u8 = 0x10;
+
+/// The value of every byte read as a lower-case hex digit, [`NOT_LOWER`] if it is not.
+static LOWER_VALUE: [u8; 256] = {
+    let mut table = [NOT_LOWER; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[LOWER[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Exactly `2 * N` lower-case hex digits into `N` bytes, big-endian (one table look-up
+/// per digit, one check at the end).
+#[inline]
+pub(crate) fn decode_lower<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
+    if s.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    let mut bad = 0u8;
+    for (byte, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        let high = LOWER_VALUE[usize::from(pair[0])];
+        let low = LOWER_VALUE[usize::from(pair[1])];
+        bad |= high | low;
+        *byte = (high << 4) | low;
+    }
+    (bad & NOT_LOWER == 0).then_some(out)
+}
+
+/// Writes `bytes` as lower-case hex into `out` (`out.len() == 2 * bytes.len()`).
+#[inline]
+pub(crate) fn encode_lower(bytes: &[u8], out: &mut [u8]) {
+    for (pair, &byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = LOWER[usize::from(byte >> 4)];
+        pair[1] = LOWER[usize::from(byte & 0xf)];
+    }
+}
+
 /// Value of one lower-case hex digit.
 #[inline]
 pub(crate) const fn lower_digit(b: u8) -> Option<u8> {
@@ -79,6 +120,25 @@ mod tests {
         assert_eq!(parse_any_case(b"Ab"), Some(0xab));
         assert_eq!(parse_any_case(b""), None);
         assert_eq!(parse_any_case(&[b'f'; 33]), None, "more than 128 bits");
+    }
+
+    #[test]
+    fn table_decoding_matches_the_digit_rule() {
+        assert_eq!(decode_lower::<2>(b"0aff"), Some([0x0a, 0xff]));
+        assert_eq!(decode_lower::<1>(b"0A"), None, "upper case is not HEXDIGLC");
+        assert_eq!(decode_lower::<1>(b"+a"), None);
+        assert_eq!(decode_lower::<2>(b"0a"), None, "wrong width");
+        for b in 0..=255u8 {
+            let pair = [b'0', b];
+            assert_eq!(
+                decode_lower::<1>(&pair).map(|v| v[0]),
+                lower_digit(b),
+                "byte {b:#04x}"
+            );
+        }
+        let mut out = [0u8; 4];
+        encode_lower(&[0x0a, 0xf0], &mut out);
+        assert_eq!(&out, b"0af0");
     }
 
     #[test]

@@ -62,7 +62,7 @@ impl TraceParent {
         if v.len() < TRACEPARENT_LEN {
             return None;
         }
-        let version = hex::parse_lower_exact(&v[0..2], 2)? as u8;
+        let [version] = hex::decode_lower::<1>(&v[0..2])?;
         if version == 0xff || v[2] != b'-' || v[35] != b'-' || v[52] != b'-' {
             return None;
         }
@@ -71,16 +71,16 @@ impl TraceParent {
         if v.len() > TRACEPARENT_LEN && (version == 0 || v[TRACEPARENT_LEN] != b'-') {
             return None;
         }
-        let trace_id = hex::parse_lower_exact(&v[3..35], 32)?;
-        let parent_id = hex::parse_lower_exact(&v[36..52], 16)? as u64;
-        let flags = hex::parse_lower_exact(&v[53..55], 2)? as u8;
-        if trace_id == 0 || parent_id == 0 {
+        let trace_id = hex::decode_lower::<16>(&v[3..35])?;
+        let parent_id = hex::decode_lower::<8>(&v[36..52])?;
+        let [flags] = hex::decode_lower::<1>(&v[53..55])?;
+        if trace_id == [0; 16] || parent_id == [0; 8] {
             return None;
         }
         Some(Self {
             version,
-            trace_id: TraceId::from(trace_id),
-            parent_id: SpanId::from(parent_id),
+            trace_id: TraceId::from_bytes(trace_id),
+            parent_id: SpanId::from_bytes(parent_id),
             flags,
         })
     }
@@ -129,18 +129,13 @@ impl TraceParent {
 
 /// Formats a version `00` header (`flags` masked to [`KNOWN_FLAGS`]).
 pub(crate) fn format_header(trace_id: TraceId, span_id: SpanId, flags: u8) -> String {
-    let mut out = String::with_capacity(TRACEPARENT_LEN);
-    out.push_str("00-");
-    hex::push_lower(&mut out, u128::from_be_bytes(trace_id.to_bytes()), 32);
-    out.push('-');
-    hex::push_lower(
-        &mut out,
-        u128::from(u64::from_be_bytes(span_id.to_bytes())),
-        16,
-    );
-    out.push('-');
-    hex::push_lower(&mut out, u128::from(flags & KNOWN_FLAGS), 2);
-    out
+    let mut buf = [b'-'; TRACEPARENT_LEN];
+    buf[..2].copy_from_slice(b"00");
+    hex::encode_lower(&trace_id.to_bytes(), &mut buf[3..35]);
+    hex::encode_lower(&span_id.to_bytes(), &mut buf[36..52]);
+    hex::encode_lower(&[flags & KNOWN_FLAGS], &mut buf[53..55]);
+    // only ASCII was written, so this never falls back
+    std::str::from_utf8(&buf).map_or_else(|_| String::new(), str::to_owned)
 }
 
 #[cfg(test)]

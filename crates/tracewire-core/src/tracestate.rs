@@ -35,7 +35,7 @@ use std::borrow::Cow;
 
 use opentelemetry::trace::TraceState;
 
-use crate::ows::trim_ows;
+use crate::ows::{SplitByte, split_once_byte, trim_ows};
 
 /// Header name.
 pub const TRACESTATE: &str = "tracestate";
@@ -71,38 +71,25 @@ impl TraceStateList {
     /// invalidates the whole list; an empty result is `None` (never forward an empty
     /// header).
     pub fn parse_lines(lines: &[&str]) -> Option<Self> {
+        let (len, otel_mask) = validate(lines)?;
+        Some(Self::from_valid(lines, len, otel_mask))
+    }
+
+    /// The normalised list of lines that [`validate`] accepted.
+    fn from_valid(lines: &[&str], len: usize, otel_mask: u32) -> Self {
         let capacity = lines.iter().map(|l| l.len() + 1).sum();
         let mut header = String::with_capacity(capacity);
-        let mut len = 0;
-        let mut otel_mask = 0u32;
-        for line in lines {
-            for member in line.split(',') {
-                let member = trim_ows(member);
-                if member.is_empty() {
-                    continue;
-                }
-                let (key, value) = member.split_once('=')?;
-                if !is_valid_key(key) || !is_valid_value(value) {
-                    return None;
-                }
-                if len == MAX_MEMBERS {
-                    return None;
-                }
-                if otel_accepts(key, value) {
-                    otel_mask |= 1 << len;
-                }
-                len += 1;
-                if !header.is_empty() {
-                    header.push(',');
-                }
-                header.push_str(member);
+        for member in raw_members(lines) {
+            if !header.is_empty() {
+                header.push(',');
             }
+            header.push_str(member);
         }
-        (len > 0).then_some(Self {
+        Self {
             header,
             len,
             otel_mask,
-        })
+        }
     }
 
     /// Builds a list from key/value pairs; `None` if any pair is invalid, there are
@@ -145,7 +132,7 @@ impl TraceStateList {
 
     /// The members in order, duplicates included.
     pub fn members(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.header.split(',').filter_map(|m| m.split_once('='))
+        SplitByte::new(&self.header, b',').filter_map(|m| split_once_byte(m, b'='))
     }
 
     /// The normalised list, untruncated.
@@ -177,6 +164,69 @@ impl TraceStateList {
             .filter(move |(i, _)| mask & (1 << i) != 0)
             .map(|(_, member)| member)
     }
+}
+
+/// The trimmed, non-empty members of every line, in order (not validated).
+fn raw_members<'a>(lines: &'a [&'a str]) -> impl Iterator<Item = &'a str> + 'a {
+    lines
+        .iter()
+        .flat_map(|line| SplitByte::new(line, b','))
+        .map(trim_ows)
+        .filter(|member| !member.is_empty())
+}
+
+/// Checks every line under the Level 2 grammar: the member count (1 to
+/// [`MAX_MEMBERS`]) and the mask of members `opentelemetry` accepts, or `None`.
+fn validate(lines: &[&str]) -> Option<(usize, u32)> {
+    let mut len = 0;
+    let mut otel_mask = 0u32;
+    for member in raw_members(lines) {
+        let (key, value) = split_once_byte(member, b'=')?;
+        if !is_valid_key(key) || !is_valid_value(value) || len == MAX_MEMBERS {
+            return None;
+        }
+        if otel_accepts(key, value) {
+            otel_mask |= 1 << len;
+        }
+        len += 1;
+    }
+    (len > 0).then_some((len, otel_mask))
+}
+
+/// The extract path: the received lines as an `opentelemetry` [`TraceState`] (the
+/// members its Level 1 rule accepts, built straight from the lines), plus the full
+/// list only when that `TraceState` cannot hold all of it. When it can, the
+/// `TraceState` serialises to exactly the normalised list, so nothing else is kept.
+/// `None` when the lines are invalid or empty.
+pub(crate) fn parse_for_otel(lines: &[&str]) -> Option<(TraceState, Option<TraceStateList>)> {
+    let (len, otel_mask) = validate(lines)?;
+    let otel = raw_members(lines)
+        .enumerate()
+        .filter(|(i, _)| otel_mask & (1 << i) != 0)
+        .filter_map(|(_, member)| split_once_byte(member, b'='));
+    let state = TraceState::from_key_value(otel).unwrap_or_default();
+    let all = u32::MAX >> (32 - len);
+    let list = (otel_mask != all).then(|| TraceStateList::from_valid(lines, len, otel_mask));
+    Some((state, list))
+}
+
+/// `state.header()` (members joined by `,`), built in one exact-size allocation
+/// instead of one `format!` per member.
+pub(crate) fn otel_header(state: &TraceState) -> String {
+    let capacity = state
+        .into_iter()
+        .map(|(key, value)| key.len() + value.len() + 2)
+        .sum::<usize>();
+    let mut header = String::with_capacity(capacity.saturating_sub(1));
+    for (i, (key, value)) in state.into_iter().enumerate() {
+        if i > 0 {
+            header.push(',');
+        }
+        header.push_str(key);
+        header.push('=');
+        header.push_str(value);
+    }
+    header
 }
 
 /// A Level 2 key (see the module docs).
@@ -359,6 +409,25 @@ mod tests {
             out.len() >= TRUNCATE_AT - 16,
             "row 42: forward as much as fits"
         );
+    }
+
+    #[test]
+    fn extract_path_agrees_with_the_list() {
+        for (lines, _, reason) in data() {
+            let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let list = TraceStateList::parse_lines(&refs);
+            let fast = parse_for_otel(&refs);
+            assert_eq!(list.is_some(), fast.is_some(), "{reason}");
+            if let (Some(list), Some((state, kept))) = (list, fast) {
+                assert_eq!(state, list.to_otel(), "{reason}");
+                assert_eq!(otel_header(&state), state.header(), "{reason}");
+                match kept {
+                    Some(kept) => assert_eq!(kept, list, "{reason}"),
+                    None => assert_eq!(otel_header(&state), list.as_str(), "{reason}"),
+                }
+            }
+        }
+        assert_eq!(otel_header(&TraceState::NONE), "");
     }
 
     #[test]

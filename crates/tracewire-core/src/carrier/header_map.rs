@@ -6,6 +6,20 @@ use opentelemetry::propagation::{Extractor, Injector};
 
 use super::UNREADABLE_LINE;
 
+/// The propagation header names, pre-built: a `HeaderMap` lookup or insert with a
+/// `HeaderName` skips parsing (and, on insert, allocating) the name from `&str`.
+/// Only exact lower-case spellings take this path; any other goes the general way.
+fn known_name(key: &str) -> Option<HeaderName> {
+    Some(match key {
+        "traceparent" => const { HeaderName::from_static("traceparent") },
+        "tracestate" => const { HeaderName::from_static("tracestate") },
+        "baggage" => const { HeaderName::from_static("baggage") },
+        "b3" => const { HeaderName::from_static("b3") },
+        "uber-trace-id" => const { HeaderName::from_static("uber-trace-id") },
+        _ => return None,
+    })
+}
+
 /// Reads propagation fields from an [`http::HeaderMap`], every line of a repeated header.
 ///
 /// ```
@@ -25,9 +39,11 @@ pub struct HeaderExtractor<'a>(pub &'a HeaderMap);
 impl Extractor for HeaderExtractor<'_> {
     /// The first line of `key`. Propagators in this crate use [`Self::get_all`].
     fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .get(key)
-            .map(|value| value.to_str().unwrap_or(UNREADABLE_LINE))
+        let value = match known_name(key) {
+            Some(name) => self.0.get(name),
+            None => self.0.get(key),
+        };
+        value.map(|value| value.to_str().unwrap_or(UNREADABLE_LINE))
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -37,9 +53,11 @@ impl Extractor for HeaderExtractor<'_> {
     /// Every line of `key`, in arrival order. A line that is not visible ASCII is
     /// returned as U+FFFD so that it invalidates the field instead of vanishing.
     fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-        let lines: Vec<&str> = self
-            .0
-            .get_all(key)
+        let all = match known_name(key) {
+            Some(name) => self.0.get_all(name),
+            None => self.0.get_all(key),
+        };
+        let lines: Vec<&str> = all
             .iter()
             .map(|value| value.to_str().unwrap_or(UNREADABLE_LINE))
             .collect();
@@ -55,8 +73,12 @@ pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        let Ok(name) = HeaderName::from_bytes(key.as_bytes()) else {
-            return;
+        let name = match known_name(key) {
+            Some(name) => name,
+            None => match HeaderName::from_bytes(key.as_bytes()) {
+                Ok(name) => name,
+                Err(_) => return,
+            },
         };
         let Ok(value) = HeaderValue::try_from(value) else {
             return;

@@ -369,9 +369,11 @@ fn inject_w3c(sc: &SpanContext, forwarded: Option<&Forwarded>, injector: &mut dy
     match kept {
         Some((_, list)) => injector.set(TRACESTATE, list.header()),
         None => {
-            let header = sc.trace_state().header();
-            if !header.is_empty() {
+            let header = tracestate::otel_header(sc.trace_state());
+            if header.len() > tracestate::TRUNCATE_AT {
                 injector.set(TRACESTATE, tracestate::truncate(&header).into_owned());
+            } else if !header.is_empty() {
+                injector.set(TRACESTATE, header);
             }
         }
     }
@@ -379,13 +381,11 @@ fn inject_w3c(sc: &SpanContext, forwarded: Option<&Forwarded>, injector: &mut dy
 
 fn extract_w3c(extractor: &dyn Extractor) -> Option<Found> {
     let parent = TraceParent::parse_lines(&extractor.get_all(TRACEPARENT)?)?;
-    // An invalid tracestate is dropped without affecting traceparent.
-    let trace_state = extractor
+    // An invalid tracestate is dropped without affecting traceparent. The list is kept
+    // beside the SDK's TraceState only when that cannot hold all of it.
+    let (otel_state, trace_state) = extractor
         .get_all(TRACESTATE)
-        .and_then(|lines| TraceStateList::parse_lines(&lines));
-    let otel_state = trace_state
-        .as_ref()
-        .map(TraceStateList::to_otel)
+        .and_then(|lines| tracestate::parse_for_otel(&lines))
         .unwrap_or_default();
     Some(Found {
         span_context: parent.to_span_context(otel_state),
