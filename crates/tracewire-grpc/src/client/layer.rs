@@ -1,0 +1,218 @@
+//! [`GrpcClientTraceLayer`] and its service.
+
+use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use opentelemetry::metrics::{Histogram, MeterProvider};
+use opentelemetry::trace::{Span, SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_semantic_conventions::attribute as semconv;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::future::ResponseFuture;
+use crate::body::{BoxError, Direction, Messages, TracedBody};
+use crate::deadline::grpc_timeout;
+use crate::method::{OTHER, rpc_method};
+use crate::metrics::client_duration;
+use crate::otel::{Propagation, SharedPropagator, SharedTracer, global_meter, meter_from};
+use crate::span::RpcSpan;
+use crate::status::Side;
+
+/// Traces outbound gRPC calls of a tonic client (wrap the `Channel` with
+/// `tower::ServiceBuilder`).
+///
+/// For every call it starts a CLIENT span `package.Service/Method` as a child of the
+/// request's `opentelemetry::Context` extension, else of the current context; injects
+/// the span's context into the request metadata (lowercase `traceparent`,
+/// `tracestate`, `baggage`, or what the propagator writes); records `rpc.system.name`,
+/// `rpc.method`, `server.address`/`server.port` and a `message` event per message sent
+/// and received; and ends the span when the trailers arrive, with
+/// `rpc.response.status_code`. Every non-OK code marks the span as an error. A call
+/// dropped before its trailers ends as `CANCELLED` (`DEADLINE_EXCEEDED` past its
+/// `grpc-timeout`). It records `rpc.client.call.duration`.
+///
+/// # Example
+///
+/// ```no_run
+/// use tower::ServiceBuilder;
+/// use tracewire_grpc::GrpcClientTraceLayer;
+/// use tracewire_grpc::demo::v1::stream_service_client::StreamServiceClient;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:50051").connect().await?;
+/// let traced = ServiceBuilder::new()
+///     .layer(GrpcClientTraceLayer::new().server_address("127.0.0.1", Some(50051)))
+///     .service(channel);
+/// let mut client = StreamServiceClient::new(traced);
+/// # let _ = &mut client; Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct GrpcClientTraceLayer {
+    tracer: SharedTracer,
+    propagation: Propagation,
+    duration: Histogram<f64>,
+    message_events: bool,
+    server: Option<(String, Option<u16>)>,
+}
+
+impl GrpcClientTraceLayer {
+    /// A layer with the global propagator, tracer and meter providers, and message events.
+    pub fn new() -> Self {
+        Self {
+            tracer: SharedTracer::global(),
+            propagation: Propagation::Global,
+            duration: client_duration(&global_meter()),
+            message_events: true,
+            server: None,
+        }
+    }
+
+    /// Injects with `propagator` instead of the global one.
+    pub fn propagator(mut self, propagator: SharedPropagator) -> Self {
+        self.propagation = Propagation::Custom(propagator);
+        self
+    }
+
+    /// Creates spans with a tracer of `provider` instead of the global provider.
+    pub fn tracer_provider<T>(mut self, provider: &T) -> Self
+    where
+        T: TracerProvider,
+        T::Tracer: Send + Sync + 'static,
+        <T::Tracer as Tracer>::Span: Span + Send + Sync + 'static,
+    {
+        self.tracer = SharedTracer::from_provider(provider);
+        self
+    }
+
+    /// Records `rpc.client.call.duration` with a meter of `provider`.
+    pub fn meter_provider<M: MeterProvider + ?Sized>(mut self, provider: &M) -> Self {
+        self.duration = client_duration(&meter_from(provider));
+        self
+    }
+
+    /// Whether to add a `message` event per message (default `true`).
+    pub fn message_events(mut self, enabled: bool) -> Self {
+        self.message_events = enabled;
+        self
+    }
+
+    /// The `server.address`/`server.port` to record. A tonic `Channel` adds the
+    /// endpoint's authority below this layer, so requests seen here carry only a path;
+    /// a request URI with an authority still wins.
+    pub fn server_address(mut self, host: impl Into<String>, port: Option<u16>) -> Self {
+        self.server = Some((host.into(), port));
+        self
+    }
+
+    fn start<B>(&self, req: &mut Request<B>) -> RpcSpan {
+        let parent = req
+            .extensions()
+            .get::<Context>()
+            .cloned()
+            .unwrap_or_else(Context::current);
+        let path = req.uri().path();
+        let method = rpc_method(path).unwrap_or(OTHER).to_owned();
+        let mut attrs = Vec::with_capacity(6);
+        attrs.push(KeyValue::new(semconv::RPC_SYSTEM_NAME, "grpc"));
+        attrs.push(KeyValue::new(semconv::RPC_METHOD, method.clone()));
+        if method == OTHER {
+            attrs.push(KeyValue::new(semconv::RPC_METHOD_ORIGINAL, path.to_owned()));
+        }
+        let server = match req.uri().host() {
+            Some(host) => Some((host.to_owned(), req.uri().port_u16())),
+            None => self.server.clone(),
+        };
+        if let Some((host, port)) = server {
+            attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, host));
+            if let Some(port) = port {
+                attrs.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+            }
+        }
+        let metric_attrs: Vec<KeyValue> = attrs
+            .iter()
+            .filter(|kv| kv.key.as_str() != semconv::RPC_METHOD_ORIGINAL)
+            .cloned()
+            .collect();
+        let builder = SpanBuilder::from_name(method)
+            .with_kind(SpanKind::Client)
+            .with_attributes(attrs);
+        let span = self.tracer.0.build_with_context(builder, &parent);
+        let cx = parent.with_span(span);
+        self.propagation.inject(&cx, req.headers_mut());
+        let deadline = grpc_timeout(req.headers()).and_then(|t| Instant::now().checked_add(t));
+        RpcSpan::start(cx, Side::Client, deadline, self.duration.clone(), metric_attrs)
+    }
+}
+
+impl Default for GrpcClientTraceLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S> Layer<S> for GrpcClientTraceLayer {
+    type Service = GrpcClientTrace<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GrpcClientTrace {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// Middleware built by [`GrpcClientTraceLayer`].
+#[derive(Clone, Debug)]
+pub struct GrpcClientTrace<S> {
+    inner: S,
+    layer: GrpcClientTraceLayer,
+}
+
+impl<S> GrpcClientTrace<S> {
+    /// The wrapped client.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Unwraps the client.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for GrpcClientTrace<S>
+where
+    S: Service<Request<tonic::body::Body>, Response = Response<ResBody>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+    ResBody: http_body::Body<Data = Bytes>,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<TracedBody<ResBody>>;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let span = self.layer.start(&mut req);
+        let req = if self.layer.message_events {
+            let cx = span.context().clone();
+            let messages = Some(Messages::new(Direction::Sent));
+            req.map(|body| tonic::body::Body::new(TracedBody::request(body, cx, messages)))
+        } else {
+            req.map(tonic::body::Body::new)
+        };
+        let received = self
+            .layer
+            .message_events
+            .then(|| Messages::new(Direction::Received));
+        ResponseFuture::new(self.inner.call(req), span, received)
+    }
+}

@@ -1,0 +1,215 @@
+//! [`GrpcServerTraceLayer`] and its service.
+
+use std::fmt;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use opentelemetry::metrics::{Histogram, MeterProvider};
+use opentelemetry::trace::{Span, SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::KeyValue;
+use opentelemetry_semantic_conventions::attribute as semconv;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::future::ResponseFuture;
+use crate::body::{BoxError, Direction, Messages, TracedBody};
+use crate::context::RpcContext;
+use crate::deadline::grpc_timeout;
+use crate::method::{OTHER, rpc_method};
+use crate::metrics::server_duration;
+use crate::otel::{Propagation, SharedPropagator, SharedTracer, global_meter, meter_from};
+use crate::span::RpcSpan;
+use crate::status::Side;
+
+/// Traces inbound gRPC calls of a tonic server.
+///
+/// For every call it extracts the caller's context from the request metadata
+/// (`traceparent`, `tracestate`, `baggage`, or whatever the propagator reads), starts a
+/// SERVER span `package.Service/Method` with `rpc.system.name` = `grpc` and
+/// `rpc.method`, makes it current while the handler and the response stream run, puts
+/// an [`RpcContext`] in the request extensions, adds a `message` event per message
+/// received and sent, and ends the span when the trailers are sent, with
+/// `rpc.response.status_code` (or, when the client goes away, as `CANCELLED`, or
+/// `DEADLINE_EXCEEDED` past the call's `grpc-timeout`). It records
+/// `rpc.server.call.duration`.
+///
+/// # Example
+///
+/// ```no_run
+/// use tracewire_grpc::GrpcServerTraceLayer;
+/// use tracewire_grpc::demo::{DemoStreamService, v1::stream_service_server::StreamServiceServer};
+///
+/// # async fn run() -> Result<(), tonic::transport::Error> {
+/// tonic::transport::Server::builder()
+///     .layer(GrpcServerTraceLayer::new())
+///     .add_service(StreamServiceServer::new(DemoStreamService::default()))
+///     .serve("127.0.0.1:50051".parse().unwrap_or_else(|_| unreachable!()))
+///     .await
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct GrpcServerTraceLayer {
+    tracer: SharedTracer,
+    propagation: Propagation,
+    duration: Histogram<f64>,
+    message_events: bool,
+}
+
+impl GrpcServerTraceLayer {
+    /// A layer with the global propagator, tracer and meter providers, and message events.
+    pub fn new() -> Self {
+        Self {
+            tracer: SharedTracer::global(),
+            propagation: Propagation::Global,
+            duration: server_duration(&global_meter()),
+            message_events: true,
+        }
+    }
+
+    /// Extracts inbound context with `propagator` instead of the global one.
+    pub fn propagator(mut self, propagator: SharedPropagator) -> Self {
+        self.propagation = Propagation::Custom(propagator);
+        self
+    }
+
+    /// Creates spans with a tracer of `provider` instead of the global provider.
+    pub fn tracer_provider<T>(mut self, provider: &T) -> Self
+    where
+        T: TracerProvider,
+        T::Tracer: Send + Sync + 'static,
+        <T::Tracer as Tracer>::Span: Span + Send + Sync + 'static,
+    {
+        self.tracer = SharedTracer::from_provider(provider);
+        self
+    }
+
+    /// Records `rpc.server.call.duration` with a meter of `provider`.
+    pub fn meter_provider<M: MeterProvider + ?Sized>(mut self, provider: &M) -> Self {
+        self.duration = server_duration(&meter_from(provider));
+        self
+    }
+
+    /// Whether to add a `message` event per message (default `true`). The SDK keeps
+    /// at most 128 events per span by default (`SpanLimits`); later ones are counted
+    /// as dropped.
+    pub fn message_events(mut self, enabled: bool) -> Self {
+        self.message_events = enabled;
+        self
+    }
+}
+
+impl Default for GrpcServerTraceLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S> Layer<S> for GrpcServerTraceLayer {
+    type Service = GrpcServerTrace<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GrpcServerTrace {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// Middleware built by [`GrpcServerTraceLayer`].
+#[derive(Clone, Debug)]
+pub struct GrpcServerTrace<S> {
+    inner: S,
+    layer: GrpcServerTraceLayer,
+}
+
+impl<S> GrpcServerTrace<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl GrpcServerTraceLayer {
+    fn start(&self, parts: &http::request::Parts) -> RpcSpan {
+        let path = parts.uri.path();
+        let method = rpc_method(path);
+        let mut attrs = Vec::with_capacity(6);
+        attrs.push(KeyValue::new(semconv::RPC_SYSTEM_NAME, "grpc"));
+        attrs.push(KeyValue::new(
+            semconv::RPC_METHOD,
+            method.unwrap_or(OTHER).to_owned(),
+        ));
+        let metric_attrs = attrs.clone();
+        if method.is_none() {
+            attrs.push(KeyValue::new(semconv::RPC_METHOD_ORIGINAL, path.to_owned()));
+        }
+        if let Some(host) = parts.uri.host() {
+            attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()));
+            if let Some(port) = parts.uri.port_u16() {
+                attrs.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+            }
+        }
+        let parent = self.propagation.extract(&parts.headers);
+        let builder = SpanBuilder::from_name(method.unwrap_or(OTHER).to_owned())
+            .with_kind(SpanKind::Server)
+            .with_attributes(attrs);
+        let span = self.tracer.0.build_with_context(builder, &parent);
+        let deadline = grpc_timeout(&parts.headers).and_then(|t| Instant::now().checked_add(t));
+        RpcSpan::start(
+            parent.with_span(span),
+            Side::Server,
+            deadline,
+            self.duration.clone(),
+            metric_attrs,
+        )
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for GrpcServerTrace<S>
+where
+    S: Service<Request<tonic::body::Body>, Response = Response<ResBody>>,
+    S::Error: fmt::Display,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+    ResBody: http_body::Body<Data = Bytes>,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<TracedBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let (mut parts, body) = req.into_parts();
+        let span = self.layer.start(&parts);
+        let cx = span.context().clone();
+        parts
+            .extensions
+            .insert(RpcContext::new(cx.clone(), self.layer.tracer.clone()));
+        let body = if self.layer.message_events {
+            let messages = Some(Messages::new(Direction::Received));
+            tonic::body::Body::new(TracedBody::request(body, cx.clone(), messages))
+        } else {
+            tonic::body::Body::new(body)
+        };
+        let future = {
+            let _attached = cx.clone().attach();
+            self.inner.call(Request::from_parts(parts, body))
+        };
+        let sent = self
+            .layer
+            .message_events
+            .then(|| Messages::new(Direction::Sent));
+        ResponseFuture::new(future, span, sent)
+    }
+}

@@ -1,0 +1,137 @@
+//! The life of one RPC span (SERVER or CLIENT): started when the call starts, ended
+//! exactly once with the call's gRPC status, when the trailers arrive, the stream
+//! fails, or the call is abandoned (dropped: cancelled, or past its deadline).
+
+use std::time::Instant;
+
+use http::HeaderMap;
+use opentelemetry::metrics::Histogram;
+use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_semantic_conventions::attribute as semconv;
+use tonic::Code;
+
+use crate::method::OTHER;
+use crate::status::{Side, code_name, is_error, status_from_headers};
+
+/// Owns the span (inside `cx`) and the pending duration measurement.
+#[derive(Debug)]
+pub(crate) struct RpcSpan {
+    cx: Context,
+    side: Side,
+    started: Instant,
+    deadline: Option<Instant>,
+    duration: Histogram<f64>,
+    /// `rpc.system.name`, `rpc.method` and, on the client, `server.*`.
+    metric_attrs: Vec<KeyValue>,
+    /// The status seen in response headers (a trailers-only response).
+    header_status: Option<(Code, String)>,
+    ended: bool,
+}
+
+impl RpcSpan {
+    pub(crate) fn start(
+        cx: Context,
+        side: Side,
+        deadline: Option<Instant>,
+        duration: Histogram<f64>,
+        metric_attrs: Vec<KeyValue>,
+    ) -> Self {
+        Self {
+            cx,
+            side,
+            started: Instant::now(),
+            deadline,
+            duration,
+            metric_attrs,
+            header_status: None,
+            ended: false,
+        }
+    }
+
+    /// The context holding the span.
+    pub(crate) fn context(&self) -> &Context {
+        &self.cx
+    }
+
+    /// Notes the `grpc-status` of the response headers (trailers-only responses).
+    pub(crate) fn record_headers(&mut self, headers: &HeaderMap) {
+        if let Some(status) = status_from_headers(headers) {
+            self.header_status = Some(status);
+        }
+    }
+
+    /// Ends the call with the status of `trailers`, else of the response headers,
+    /// else `UNKNOWN` (a stream that ended without any `grpc-status`).
+    pub(crate) fn finish_with_trailers(&mut self, trailers: Option<&HeaderMap>) {
+        let (code, message) = trailers
+            .and_then(status_from_headers)
+            .or_else(|| self.header_status.take())
+            .unwrap_or_else(|| (Code::Unknown, "stream ended without grpc-status".to_owned()));
+        self.finish(code, &message);
+    }
+
+    /// Ends the call as abandoned: with the status of a trailers-only response when
+    /// there was one (its body may never be polled), else `DEADLINE_EXCEEDED` when the
+    /// deadline has passed, else `CANCELLED`.
+    pub(crate) fn abandon(&mut self) {
+        if let Some((code, message)) = self.header_status.take() {
+            self.finish(code, &message);
+            return;
+        }
+        let expired = self
+            .deadline
+            .is_some_and(|deadline| Instant::now() >= deadline);
+        if expired {
+            self.finish(Code::DeadlineExceeded, "deadline exceeded");
+        } else {
+            self.finish(Code::Cancelled, "call abandoned before its trailers");
+        }
+    }
+
+    /// Records `code` and ends the span and the measurement (once).
+    pub(crate) fn finish(&mut self, code: Code, message: &str) {
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
+        let seconds = self.started.elapsed().as_secs_f64();
+        let span = self.cx.span();
+        let name = code_name(code);
+        span.set_attribute(KeyValue::new(semconv::RPC_RESPONSE_STATUS_CODE, name));
+        let mut attrs = std::mem::take(&mut self.metric_attrs);
+        if self.side == Side::Server && code == Code::Unimplemented {
+            // The server did not recognise the method: keep cardinality bounded.
+            unrecognised_method(&span, &mut attrs);
+        }
+        attrs.push(KeyValue::new(semconv::RPC_RESPONSE_STATUS_CODE, name));
+        if is_error(self.side, code) {
+            span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, name));
+            span.set_status(Status::error(message.to_owned()));
+            attrs.push(KeyValue::new(semconv::ERROR_TYPE, name));
+        }
+        span.end();
+        self.duration.record(seconds, &attrs);
+    }
+}
+
+impl Drop for RpcSpan {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.abandon();
+        }
+    }
+}
+
+/// Replaces `rpc.method` with `_OTHER` (the original goes to `rpc.method_original`).
+fn unrecognised_method(span: &opentelemetry::trace::SpanRef<'_>, attrs: &mut [KeyValue]) {
+    for kv in attrs.iter_mut() {
+        if kv.key.as_str() == semconv::RPC_METHOD && kv.value.as_str() != OTHER {
+            span.set_attribute(KeyValue::new(
+                semconv::RPC_METHOD_ORIGINAL,
+                kv.value.as_str().into_owned(),
+            ));
+            span.set_attribute(KeyValue::new(semconv::RPC_METHOD, OTHER));
+            *kv = KeyValue::new(semconv::RPC_METHOD, OTHER);
+        }
+    }
+}

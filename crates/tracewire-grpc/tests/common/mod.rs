@@ -1,0 +1,197 @@
+//! Shared test fixtures: a loopback server with the traced layer, traced clients, and
+//! a test service whose behaviour each request chooses.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::Stream;
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::trace::{SpanKind, TraceContextExt};
+use opentelemetry_sdk::trace::SpanData;
+use tokio::task::JoinHandle;
+use tonic::transport::{Channel, Endpoint, Server};
+use tonic::{Code, Request, Response, Status, Streaming};
+use tower::ServiceBuilder;
+use tracewire_core::TracewirePropagator;
+use tracewire_grpc::client::GrpcClientTrace;
+use tracewire_grpc::demo::v1::stream_service_client::StreamServiceClient;
+use tracewire_grpc::demo::v1::stream_service_server::{StreamService, StreamServiceServer};
+use tracewire_grpc::demo::v1::{StreamRequest, StreamResponse};
+use tracewire_grpc::{GrpcClientTraceLayer, GrpcServerTraceLayer, RpcContext, SharedPropagator};
+use tracewire_testkit::SpanCapture;
+
+pub const UNARY: &str = "tracewire.demo.v1.StreamService/Process";
+pub const STREAM: &str = "tracewire.demo.v1.StreamService/ProcessStream";
+
+/// Behaviour picked by `data`:
+/// * `code:N` fails with gRPC code N;
+/// * `sleep:MS` sleeps MS milliseconds, then echoes;
+/// * `context` answers with what the handler's context holds (trace id, tracestate,
+///   baggage) and the raw propagation metadata it received;
+/// * anything else is echoed upper-cased.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TestService;
+
+pub fn respond(request: StreamRequest, sequence: u64) -> Result<StreamResponse, Status> {
+    Ok(StreamResponse {
+        result: request.data.to_uppercase(),
+        id: request.id,
+        sequence,
+    })
+}
+
+#[tonic::async_trait]
+impl StreamService for TestService {
+    type ProcessStreamStream = Pin<Box<dyn Stream<Item = Result<StreamResponse, Status>> + Send>>;
+
+    async fn process_stream(
+        &self,
+        request: Request<Streaming<StreamRequest>>,
+    ) -> Result<Response<Self::ProcessStreamStream>, Status> {
+        let rpc = RpcContext::of(&request);
+        let mut sequence = 0;
+        let out = rpc.process_each(request.into_inner(), "process message", move |req: StreamRequest, _cx| {
+            sequence += 1;
+            let seq = sequence;
+            async move {
+                if let Some(ms) = req.data.strip_prefix("sleep:") {
+                    tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+                }
+                respond(req, seq)
+            }
+        });
+        Ok(Response::new(Box::pin(out)))
+    }
+
+    async fn process(&self, request: Request<StreamRequest>) -> Result<Response<StreamResponse>, Status> {
+        let metadata: Vec<String> = ["traceparent", "tracestate", "baggage", "b3", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled"]
+            .iter()
+            .filter_map(|k| request.metadata().get(*k).map(|v| format!("{k}={}", v.to_str().unwrap())))
+            .collect();
+        let cx = RpcContext::of(&request).context().clone();
+        let req = request.into_inner();
+        if let Some(code) = req.data.strip_prefix("code:") {
+            return Err(Status::new(Code::from_i32(code.parse().unwrap()), "chosen failure"));
+        }
+        if let Some(ms) = req.data.strip_prefix("sleep:") {
+            tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+        }
+        if req.data == "context" {
+            // The handler's current context must be the SERVER span's.
+            let current = opentelemetry::Context::current();
+            assert_eq!(current.span().span_context(), cx.span().span_context());
+            let sc = cx.span().span_context().clone();
+            let baggage: Vec<String> = cx.baggage().iter().map(|(k, (v, _))| format!("{k}={v}")).collect();
+            let result = format!(
+                "trace={};state={};baggage={};metadata={}",
+                sc.trace_id(),
+                sc.trace_state().header(),
+                baggage.join(","),
+                metadata.join("|")
+            );
+            return Ok(Response::new(StreamResponse { id: req.id, result, sequence: 1 }));
+        }
+        respond(req, 1).map(Response::new)
+    }
+}
+
+pub struct Fixture {
+    pub capture: SpanCapture,
+    pub addr: SocketAddr,
+    pub server: JoinHandle<()>,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub fn w3c() -> SharedPropagator {
+    Arc::new(TracewirePropagator::default())
+}
+
+/// A loopback server on 127.0.0.1:0 running `TestService` under the traced layer.
+pub async fn serve(propagator: SharedPropagator) -> Fixture {
+    serve_with(propagator, Server::builder()).await
+}
+
+pub async fn serve_with(propagator: SharedPropagator, builder: Server) -> Fixture {
+    let capture = SpanCapture::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let layer = GrpcServerTraceLayer::new()
+        .tracer_provider(&capture.tracer_provider())
+        .propagator(propagator);
+    let router = builder.layer(layer).add_service(StreamServiceServer::new(TestService));
+    let server = tokio::spawn(async move {
+        router
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await
+            .unwrap();
+    });
+    Fixture { capture, addr, server }
+}
+
+pub type TracedClient = StreamServiceClient<GrpcClientTrace<Channel>>;
+
+pub async fn client(fixture: &Fixture, propagator: SharedPropagator) -> TracedClient {
+    client_with(fixture, propagator, Endpoint::from_shared(format!("http://{}", fixture.addr)).unwrap()).await
+}
+
+pub async fn client_with(fixture: &Fixture, propagator: SharedPropagator, endpoint: Endpoint) -> TracedClient {
+    let channel = endpoint.connect().await.unwrap();
+    let layer = GrpcClientTraceLayer::new()
+        .tracer_provider(&fixture.capture.tracer_provider())
+        .propagator(propagator)
+        .server_address("127.0.0.1", Some(fixture.addr.port()));
+    StreamServiceClient::new(ServiceBuilder::new().layer(layer).service(channel))
+}
+
+pub fn request(id: &str, data: &str) -> StreamRequest {
+    StreamRequest { id: id.into(), data: data.into() }
+}
+
+/// The only span named `name` with kind `kind`.
+pub fn find<'a>(spans: &'a [SpanData], name: &str, kind: SpanKind) -> &'a SpanData {
+    let found: Vec<&SpanData> = spans.iter().filter(|s| s.name == name && s.span_kind == kind).collect();
+    assert_eq!(found.len(), 1, "one {kind:?} span {name:?} in {:#?}", spans.iter().map(|s| (&s.name, &s.span_kind)).collect::<Vec<_>>());
+    found[0]
+}
+
+pub fn attr(span: &SpanData, key: &str) -> Option<opentelemetry::Value> {
+    span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.clone())
+}
+
+pub fn attr_str(span: &SpanData, key: &str) -> Option<String> {
+    attr(span, key).map(|v| v.as_str().into_owned())
+}
+
+pub fn is_error(span: &SpanData) -> bool {
+    matches!(span.status, opentelemetry::trace::Status::Error { .. })
+}
+
+/// Waits until `n` spans have finished (or 10 s), then returns them all.
+pub async fn spans(capture: &SpanCapture, n: usize) -> Vec<SpanData> {
+    capture.wait_for_spans(n, Duration::from_secs(10)).await
+}
+
+/// (type, id) of every `message` event of `span`.
+pub fn message_events(span: &SpanData) -> Vec<(String, i64)> {
+    span.events
+        .iter()
+        .filter(|e| e.name == "message")
+        .map(|e| {
+            let get = |k: &str| e.attributes.iter().find(|kv| kv.key.as_str() == k).map(|kv| kv.value.clone());
+            let kind = get("rpc.message.type").unwrap().as_str().into_owned();
+            let id = match get("rpc.message.id").unwrap() {
+                opentelemetry::Value::I64(i) => i,
+                other => panic!("rpc.message.id {other:?}"),
+            };
+            (kind, id)
+        })
+        .collect()
+}
