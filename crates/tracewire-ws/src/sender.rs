@@ -1,0 +1,246 @@
+//! [`WsSender`] and [`Responder`]: sending envelopes through a connection's bounded
+//! queue, with trace context injected into each.
+
+use std::sync::Arc;
+
+use opentelemetry::Context;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::Envelope;
+use crate::envelope::ErrorCode;
+use crate::otel::Telemetry;
+
+/// What the session loop takes from the send queue.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    Text(Utf8Bytes),
+    Close(u16, String),
+}
+
+/// Why an envelope was not queued.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The connection is closed (or closing).
+    #[error("the WebSocket connection is closed")]
+    Closed,
+    /// The queue is full ([`WsSender::try_send`] only).
+    #[error("the send queue is full")]
+    Full,
+    /// The serialised envelope exceeds the configured maximum message size.
+    #[error("message of {size} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// Serialised size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The envelope could not be serialised.
+    #[error("envelope could not be serialised")]
+    Serialize(#[source] serde_json::Error),
+}
+
+/// A handle that sends envelopes on one connection. Cheap to clone; usable from any
+/// task.
+///
+/// The queue is bounded ([`WsConfig::send_queue`](crate::WsConfig::send_queue)):
+/// when it is full, [`send`](Self::send) waits until the socket has taken an envelope
+/// (backpressure, nothing is buffered beyond the bound), and
+/// [`try_send`](Self::try_send) returns [`SendError::Full`].
+#[derive(Clone, Debug)]
+pub struct WsSender {
+    tx: mpsc::Sender<Outbound>,
+    shared: Arc<SenderShared>,
+}
+
+#[derive(Debug)]
+struct SenderShared {
+    telemetry: Telemetry,
+    max_message_size: usize,
+}
+
+impl WsSender {
+    pub(crate) fn new(tx: mpsc::Sender<Outbound>, telemetry: Telemetry, max: usize) -> Self {
+        let shared = Arc::new(SenderShared {
+            telemetry,
+            max_message_size: max,
+        });
+        Self { tx, shared }
+    }
+
+    /// Sends `envelope` with the **current** context ([`Context::current`]) injected
+    /// into its headers.
+    ///
+    /// Cancel-safe: if the future is dropped before it completes, nothing was queued.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`], [`SendError::TooLarge`], [`SendError::Serialize`].
+    pub async fn send(&self, envelope: Envelope) -> Result<(), SendError> {
+        let cx = Context::current();
+        self.send_with_context(envelope, &cx).await
+    }
+
+    /// Sends `envelope` with the context `cx` injected into its headers.
+    ///
+    /// Cancel-safe, like [`send`](Self::send).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub async fn send_with_context(
+        &self,
+        envelope: Envelope,
+        cx: &Context,
+    ) -> Result<(), SendError> {
+        let text = self.encode(envelope, cx, Some(self.shared.max_message_size))?;
+        self.tx
+            .send(Outbound::Text(text))
+            .await
+            .map_err(|_| SendError::Closed)
+    }
+
+    /// Queues `envelope` (current context injected) without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Full`] when the queue is at its bound, and the errors of
+    /// [`send`](Self::send).
+    pub fn try_send(&self, envelope: Envelope) -> Result<(), SendError> {
+        let text = self.encode(
+            envelope,
+            &Context::current(),
+            Some(self.shared.max_message_size),
+        )?;
+        self.tx.try_send(Outbound::Text(text)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SendError::Full,
+            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+        })
+    }
+
+    /// Asks the connection to close with `code` and `reason` (after the envelopes
+    /// already queued).
+    ///
+    /// Cancel-safe: if dropped before completion, no close was queued.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] when the connection is already closed.
+    pub async fn close(&self, code: u16, reason: impl Into<String>) -> Result<(), SendError> {
+        self.tx
+            .send(Outbound::Close(code, reason.into()))
+            .await
+            .map_err(|_| SendError::Closed)
+    }
+
+    /// Envelopes queued and not yet taken by the socket (never more than
+    /// [`max_queued`](Self::max_queued)).
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// The bound of the send queue.
+    pub fn max_queued(&self) -> usize {
+        self.tx.max_capacity()
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Injects `cx` and serialises, refusing texts longer than `limit`.
+    pub(crate) fn encode(
+        &self,
+        mut envelope: Envelope,
+        cx: &Context,
+        limit: Option<usize>,
+    ) -> Result<Utf8Bytes, SendError> {
+        self.shared
+            .telemetry
+            .propagation
+            .inject(cx, &mut envelope.headers);
+        let text = serde_json::to_string(&envelope).map_err(SendError::Serialize)?;
+        if let Some(max) = limit.filter(|max| text.len() > *max) {
+            return Err(SendError::TooLarge {
+                size: text.len(),
+                max,
+            });
+        }
+        Ok(Utf8Bytes::from(text))
+    }
+}
+
+/// Sends replies to one inbound message, in that message's trace: every envelope sent
+/// through it carries the message span's context, whichever task sends it. Cheap to
+/// clone.
+#[derive(Clone, Debug)]
+pub struct Responder {
+    sender: WsSender,
+    cx: Context,
+    id: Option<String>,
+}
+
+impl Responder {
+    pub(crate) fn new(sender: WsSender, cx: Context, id: Option<String>) -> Self {
+        Self { sender, cx, id }
+    }
+
+    /// Sends an envelope of type `kind` with `data`, correlated to the message (same
+    /// `id`).
+    ///
+    /// Cancel-safe, like [`WsSender::send`].
+    ///
+    /// # Errors
+    ///
+    /// As [`WsSender::send`].
+    pub async fn reply(&self, kind: impl Into<String>, data: Value) -> Result<(), SendError> {
+        let mut envelope = Envelope::new(kind, data);
+        envelope.id.clone_from(&self.id);
+        self.send(envelope).await
+    }
+
+    /// Sends an error reply (`type` = `error`, correlated to the message).
+    ///
+    /// Cancel-safe, like [`WsSender::send`].
+    ///
+    /// # Errors
+    ///
+    /// As [`WsSender::send`].
+    pub async fn reply_error(
+        &self,
+        code: ErrorCode,
+        reason: impl Into<String>,
+    ) -> Result<(), SendError> {
+        self.send(Envelope::error(self.id.clone(), code, reason))
+            .await
+    }
+
+    /// Sends `envelope` as is (its own id) in the message's trace.
+    ///
+    /// Cancel-safe, like [`WsSender::send`].
+    ///
+    /// # Errors
+    ///
+    /// As [`WsSender::send`].
+    pub async fn send(&self, envelope: Envelope) -> Result<(), SendError> {
+        self.sender.send_with_context(envelope, &self.cx).await
+    }
+
+    /// The id of the message being answered.
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    /// The message span's context (for work spawned past the handler).
+    pub fn context(&self) -> &Context {
+        &self.cx
+    }
+
+    /// The connection's sender (injects the context current at each send).
+    pub fn sender(&self) -> &WsSender {
+        &self.sender
+    }
+}

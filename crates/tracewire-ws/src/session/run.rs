@@ -1,0 +1,262 @@
+//! The per-connection event loop, generic over `Sink + Stream` so that the axum
+//! server, the tungstenite client and channel-based tests share it.
+
+use std::collections::VecDeque;
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::{Context, KeyValue};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_tungstenite::tungstenite::{self, Bytes, Utf8Bytes};
+
+use super::conn::{CloseInfo, CloseInitiator};
+use super::dispatch::HandlerFuture;
+use crate::frame::{CloseFrame, close_code};
+use crate::otel::{Telemetry, attr};
+use crate::sender::Outbound;
+use crate::{Frame, Handler, WireMessage, WsConfig, WsSender};
+
+/// Outbound envelopes written before one flush.
+pub(crate) const MAX_BATCH: usize = 32;
+
+/// Everything one connection's loop needs.
+pub(crate) struct Driver<H> {
+    pub(crate) handler: Arc<H>,
+    pub(crate) config: WsConfig,
+    pub(crate) telemetry: Telemetry,
+    pub(crate) sender: WsSender,
+    pub(crate) conn_cx: Context,
+}
+
+/// What to do with the next queued inbound message.
+enum Step {
+    Run(HandlerFuture),
+    Reply(Utf8Bytes),
+}
+
+impl<H: Handler> Driver<H> {
+    /// Runs the connection to its end and closes the connection span.
+    pub(crate) async fn drive<S, M, E>(
+        self,
+        mut socket: S,
+        mut rx: mpsc::Receiver<Outbound>,
+    ) -> CloseInfo
+    where
+        S: Sink<M> + Stream<Item = Result<M, E>> + Unpin,
+        M: WireMessage,
+        E: StdError + Send + Sync + 'static,
+    {
+        let mut rejected = 0_i64;
+        let info = self.event_loop(&mut socket, &mut rx, &mut rejected).await;
+        rx.close(); // senders now see `Closed`
+        if rejected > 0 {
+            self.conn_cx
+                .span()
+                .set_attribute(KeyValue::new(attr::MESSAGES_REJECTED, rejected));
+        }
+        info.finish(&self.conn_cx);
+        info
+    }
+
+    async fn event_loop<S, M, E>(
+        &self,
+        socket: &mut S,
+        rx: &mut mpsc::Receiver<Outbound>,
+        rejected: &mut i64,
+    ) -> CloseInfo
+    where
+        S: Sink<M> + Stream<Item = Result<M, E>> + Unpin,
+        M: WireMessage,
+        E: StdError + Send + Sync + 'static,
+    {
+        let cfg = &self.config;
+        let mut current: Option<HandlerFuture> = None;
+        let mut pending: VecDeque<Utf8Bytes> = VecDeque::new();
+        let mut last_data = Instant::now();
+        let mut next_ping = cfg.ping_interval.map(|every| Instant::now() + every);
+        let mut pong_deadline: Option<Instant> = None;
+        loop {
+            while current.is_none() {
+                let Some(text) = pending.pop_front() else {
+                    break;
+                };
+                match self.step(&text) {
+                    Step::Run(fut) => current = Some(fut),
+                    Step::Reply(reply) => {
+                        *rejected += 1;
+                        if let Err(info) = write(socket, [reply]).await {
+                            return info;
+                        }
+                    }
+                }
+            }
+            let idle_at = cfg.idle_timeout.map(|idle| last_data + idle);
+            tokio::select! {
+                biased;
+                () = poll_current(&mut current), if current.is_some() => current = None,
+                Some(out) = rx.recv() => match out {
+                    Outbound::Text(first) => {
+                        let mut batch = vec![first];
+                        let mut close = None;
+                        while batch.len() < MAX_BATCH {
+                            match rx.try_recv() {
+                                Ok(Outbound::Text(text)) => batch.push(text),
+                                Ok(Outbound::Close(code, reason)) => { close = Some((code, reason)); break }
+                                Err(_) => break,
+                            }
+                        }
+                        if let Err(info) = write(socket, batch).await {
+                            return info;
+                        }
+                        if let Some((code, reason)) = close {
+                            return self.close(socket, code, reason).await;
+                        }
+                    }
+                    Outbound::Close(code, reason) => return self.close(socket, code, reason).await,
+                },
+                item = socket.next(), if pending.len() < cfg.receive_queue => {
+                    let frame = match item {
+                        None => return CloseInfo::new(close_code::ABNORMAL, "connection dropped", CloseInitiator::Remote),
+                        Some(Err(err)) if too_large(&err) => {
+                            return self.close(socket, close_code::SIZE, "message too big".into()).await;
+                        }
+                        Some(Err(err)) => return CloseInfo::new(close_code::ABNORMAL, err.to_string(), CloseInitiator::Remote),
+                        Some(Ok(msg)) => msg.into_frame(),
+                    };
+                    match frame {
+                        Some(Frame::Text(text)) => {
+                            last_data = Instant::now();
+                            if text.len() > cfg.max_message_size {
+                                return self.close(socket, close_code::SIZE, "message too big".into()).await;
+                            }
+                            pending.push_back(text);
+                        }
+                        Some(Frame::Binary(_)) => {
+                            let reason = "binary messages are not supported".to_owned();
+                            return self.close(socket, close_code::UNSUPPORTED, reason).await;
+                        }
+                        Some(Frame::Pong(_)) => pong_deadline = None,
+                        Some(Frame::Close(frame)) => {
+                            // tungstenite has queued the close reply; closing the sink sends it.
+                            let _ = timeout(cfg.close_timeout, socket.close()).await;
+                            let (code, reason) = frame.map_or((close_code::NO_STATUS, String::new()), |f| (f.code, f.reason.to_string()));
+                            return CloseInfo::new(code, reason, CloseInitiator::Remote);
+                        }
+                        Some(Frame::Ping(_)) | None => {} // the transport answers pings
+                    }
+                }
+                () = sleep_until(pong_deadline.unwrap_or_else(far_future)), if pong_deadline.is_some() => {
+                    return CloseInfo::new(close_code::ABNORMAL, "pong timeout", CloseInitiator::Local);
+                }
+                () = sleep_until(next_ping.unwrap_or_else(far_future)), if next_ping.is_some() => {
+                    let now = Instant::now();
+                    next_ping = cfg.ping_interval.map(|every| now + every);
+                    if pong_deadline.is_none() {
+                        pong_deadline = Some(now + cfg.pong_timeout);
+                    }
+                    if let Err(err) = socket.send(M::from_frame(Frame::Ping(Bytes::new()))).await {
+                        return CloseInfo::new(close_code::ABNORMAL, sink_error(&err), CloseInitiator::Local);
+                    }
+                }
+                () = sleep_until(idle_at.unwrap_or_else(far_future)), if idle_at.is_some() => {
+                    return self.close(socket, close_code::NORMAL, "idle timeout".into()).await;
+                }
+            }
+        }
+    }
+
+    fn step(&self, text: &str) -> Step {
+        match self.dispatch(text) {
+            Ok(fut) => Step::Run(fut),
+            Err(rejection) => match self.reject(rejection) {
+                Some(reply) => Step::Reply(reply),
+                None => Step::Run(Box::pin(async {})),
+            },
+        }
+    }
+
+    /// Sends a close frame, waits (bounded) for the peer's reply, closes the sink.
+    async fn close<S, M, E>(&self, socket: &mut S, code: u16, reason: String) -> CloseInfo
+    where
+        S: Sink<M> + Stream<Item = Result<M, E>> + Unpin,
+        M: WireMessage,
+    {
+        let frame = Frame::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason.clone()),
+        }));
+        let _ = timeout(self.config.close_timeout, async {
+            if socket.send(M::from_frame(frame)).await.is_ok() {
+                while let Some(Ok(msg)) = socket.next().await {
+                    if matches!(msg.into_frame(), Some(Frame::Close(_))) {
+                        break;
+                    }
+                }
+            }
+            let _ = socket.close().await;
+        })
+        .await;
+        CloseInfo::new(code, reason, CloseInitiator::Local)
+    }
+}
+
+/// Writes `texts` and flushes once.
+async fn write<S, M>(
+    socket: &mut S,
+    texts: impl IntoIterator<Item = Utf8Bytes>,
+) -> Result<(), CloseInfo>
+where
+    S: Sink<M> + Unpin,
+    M: WireMessage,
+{
+    let failed = |err: S::Error| {
+        CloseInfo::new(
+            close_code::ABNORMAL,
+            sink_error(&err),
+            CloseInitiator::Local,
+        )
+    };
+    for text in texts {
+        socket
+            .feed(M::from_frame(Frame::Text(text)))
+            .await
+            .map_err(failed)?;
+    }
+    socket.flush().await.map_err(failed)
+}
+
+/// Sink errors are not required to implement `Display`.
+fn sink_error<T>(_err: &T) -> String {
+    "send failed".to_owned()
+}
+
+async fn poll_current(current: &mut Option<HandlerFuture>) {
+    match current {
+        Some(fut) => fut.await,
+        None => std::future::pending().await,
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+/// Whether a read error is tungstenite's "message/frame too long" (possibly wrapped,
+/// as axum wraps it).
+fn too_large(err: &(dyn StdError + 'static)) -> bool {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if matches!(
+            e.downcast_ref::<tungstenite::Error>(),
+            Some(tungstenite::Error::Capacity(_))
+        ) {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
