@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
 };
@@ -17,6 +16,7 @@ use tracewire_broker::memory::MemoryBroker;
 use tracewire_broker::request_reply::{Requester, serve};
 use tracewire_broker::trace::{Traced, Tracing};
 use tracewire_broker::{BoxError, Broker, Delivery, Message, SubscribeOptions, Subscription};
+use tracewire_core::TracewirePropagator;
 
 const MESSAGES: u64 = 200_000;
 const REQUESTS: u64 = 20_000;
@@ -106,7 +106,7 @@ async fn round_trips<B: Broker>(broker: B) -> f64 {
 }
 
 fn traced(provider: &SdkTracerProvider) -> Traced<MemoryBroker> {
-    let tracing = Tracing::new(provider).with_propagator(Arc::new(TraceContextPropagator::new()));
+    let tracing = Tracing::new(provider).with_propagator(Arc::new(TracewirePropagator::default()));
     Traced::new(MemoryBroker::new(), tracing)
 }
 

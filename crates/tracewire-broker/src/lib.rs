@@ -22,7 +22,7 @@
 //! use std::sync::Arc;
 //! use opentelemetry::trace::{FutureExt, TraceContextExt, Tracer, TracerProvider};
 //! use opentelemetry::Context;
-//! use opentelemetry_sdk::propagation::TraceContextPropagator;
+//! use tracewire_core::TracewirePropagator;
 //! use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 //! use tracewire_broker::memory::MemoryBroker;
 //! use tracewire_broker::trace::{Traced, Tracing};
@@ -32,7 +32,7 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let exporter = InMemorySpanExporter::default();
 //! let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
-//! let tracing = Tracing::new(&provider).with_propagator(Arc::new(TraceContextPropagator::new()));
+//! let tracing = Tracing::new(&provider).with_propagator(Arc::new(TracewirePropagator::default()));
 //! let broker = Traced::new(MemoryBroker::new(), tracing);
 //!
 //! let mut orders = broker.subscribe("orders.created", SubscribeOptions::new()).await?;

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use opentelemetry::Context;
 use opentelemetry::trace::{FutureExt as _, TraceContextExt, Tracer};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracewire_broker::events::{EventBus, EventType, Mode, Received};
@@ -18,6 +17,7 @@ use tracewire_broker::router::middleware::{
     DLQ_ERROR_HEADER, DLQ_ERROR_KIND_HEADER, DLQ_TOPIC_HEADER,
 };
 use tracewire_broker::{Broker, Delivery, Message, SubscribeOptions, Subscription};
+use tracewire_core::TracewirePropagator;
 use tracewire_testkit::SpanCapture;
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -58,7 +58,7 @@ async fn both_modes_round_trip_with_envelope_and_trace_extension() {
     for mode in [Mode::Structured, Mode::Binary] {
         let bus = EventBus::new(MemoryBroker::new(), "/services/order")
             .with_mode(mode)
-            .with_propagator(Arc::new(TraceContextPropagator::new()));
+            .with_propagator(Arc::new(TracewirePropagator::default()));
         let (handle, mut rx) = collect(&bus).await;
         let root = Context::current_with_span(capture.tracer("app").start("create order"));
         let id = bus

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use opentelemetry::Context;
 use opentelemetry::trace::{FutureExt as _, TraceContextExt, Tracer};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracewire_broker::memory::MemoryBroker;
 use tracewire_broker::request_reply::{RequestError, Requester, serve};
 use tracewire_broker::trace::{Traced, Tracing};
 use tracewire_broker::{BoxError, Broker, Message, SubscribeOptions};
+use tracewire_core::TracewirePropagator;
 use tracewire_testkit::SpanCapture;
 
 async fn double(req: Message) -> Result<Message, BoxError> {
@@ -27,7 +27,7 @@ async fn double(req: Message) -> Result<Message, BoxError> {
 async fn one_trace_from_requester_to_responder_and_back() {
     let capture = SpanCapture::new();
     let tracing = Tracing::new(&capture.tracer_provider())
-        .with_propagator(Arc::new(TraceContextPropagator::new()));
+        .with_propagator(Arc::new(TracewirePropagator::default()));
     let broker = Traced::new(MemoryBroker::new(), tracing);
     let server = serve(broker.clone(), "math.double", double).await.unwrap();
     let requester = Requester::new(broker.clone()).await.unwrap();

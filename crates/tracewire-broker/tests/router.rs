@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracewire_broker::memory::MemoryBroker;
 use tracewire_broker::router::middleware::{
     DLQ_ATTEMPTS_HEADER, DLQ_ERROR_KIND_HEADER, DLQ_TOPIC_HEADER,
@@ -19,6 +18,7 @@ use tracewire_broker::router::{
 };
 use tracewire_broker::trace::{Traced, Tracing};
 use tracewire_broker::{Broker, Delivery, Message, SubscribeOptions, Subscription};
+use tracewire_core::TracewirePropagator;
 use tracewire_testkit::SpanCapture;
 
 async fn recv<S: Subscription>(sub: &mut S) -> Message {
@@ -175,7 +175,7 @@ async fn duplicates_are_skipped_and_correlation_is_carried() {
 async fn handler_error_sets_error_status_on_the_process_span() {
     let capture = SpanCapture::new();
     let tracing = Tracing::new(&capture.tracer_provider())
-        .with_propagator(Arc::new(TraceContextPropagator::new()));
+        .with_propagator(Arc::new(TracewirePropagator::default()));
     let broker = Traced::new(MemoryBroker::new(), tracing);
     let mut dlq = broker
         .inner()

@@ -8,15 +8,15 @@ use std::sync::Arc;
 
 use opentelemetry::Context;
 use opentelemetry::trace::{FutureExt as _, SpanKind, TraceContextExt, Tracer};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracewire_broker::memory::MemoryBroker;
 use tracewire_broker::trace::{ParentMode, Traced, Tracing};
 use tracewire_broker::{Broker, Delivery, Message, SubscribeOptions, Subscription};
+use tracewire_core::TracewirePropagator;
 use tracewire_testkit::SpanCapture;
 
 fn traced(capture: &SpanCapture, mode: ParentMode) -> Traced<MemoryBroker> {
     let tracing = Tracing::new(&capture.tracer_provider())
-        .with_propagator(Arc::new(TraceContextPropagator::new()))
+        .with_propagator(Arc::new(TracewirePropagator::default()))
         .with_parent_mode(mode);
     Traced::new(MemoryBroker::new(), tracing)
 }

@@ -107,7 +107,10 @@ impl<B> std::fmt::Debug for EventBus<B> {
 
 impl<B: Broker> EventBus<B> {
     /// Events from `source` (a URI reference naming this service), structured mode,
-    /// dead letters to `events.dlq` after 5 failed deliveries, global propagator.
+    /// dead letters to `events.dlq` after 5 failed deliveries, and the global
+    /// propagator for the tracing extension (read at each publish; set by
+    /// `tracewire_telemetry::init` to `tracewire_core::TracewirePropagator`, a no-op
+    /// until something sets it).
     pub fn new(broker: B, source: impl Into<String>) -> Self {
         Self {
             broker,

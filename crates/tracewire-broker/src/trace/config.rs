@@ -30,8 +30,19 @@ pub enum ParentMode {
 
 /// Tracer, propagator and [`ParentMode`] used by [`Traced`](super::Traced).
 ///
-/// Cheap to clone. Nothing here touches global state unless built with
-/// [`Tracing::global`].
+/// Cheap to clone.
+///
+/// # Defaults
+///
+/// - **Propagator:** the *global* text-map propagator, read at each use, unless
+///   [`Tracing::with_propagator`] sets one. `tracewire_telemetry::init` installs
+///   `tracewire_core::TracewirePropagator` there (the strict W3C codec, formats from
+///   `OTEL_PROPAGATORS`, `tracecontext,baggage` by default). Without that call (or an
+///   explicit propagator) the global propagator is OpenTelemetry's no-op one, and **no
+///   context travels**: every `process` span then starts a new trace.
+/// - **Tracer:** the global tracer provider with [`Tracing::global`] (also installed by
+///   `tracewire_telemetry::init`), or the provider given to [`Tracing::new`].
+/// - **Parent mode:** [`ParentMode::ChildAndLink`].
 #[derive(Clone)]
 pub struct Tracing {
     tracer: Arc<BoxedTracer>,
@@ -52,7 +63,8 @@ impl fmt::Debug for Tracing {
 }
 
 impl Tracing {
-    /// The global tracer provider and the global propagator (read at each use).
+    /// The global tracer provider and the global propagator (read at each use; see
+    /// [Defaults](Self#defaults)).
     pub fn global() -> Self {
         let scope = InstrumentationScope::builder(SCOPE).build();
         Self {
@@ -62,7 +74,8 @@ impl Tracing {
         }
     }
 
-    /// Spans from `provider`, and the global propagator (see [`Self::with_propagator`]).
+    /// Spans from `provider`, and the global propagator (see [Defaults](Self#defaults)
+    /// and [`Self::with_propagator`]).
     pub fn new<P, T, S>(provider: &P) -> Self
     where
         P: TracerProvider<Tracer = T>,
@@ -79,7 +92,8 @@ impl Tracing {
         }
     }
 
-    /// Uses `propagator` instead of the global one.
+    /// Uses `propagator` instead of the global one, typically
+    /// `Arc::new(tracewire_core::TracewirePropagator::default())`.
     #[must_use]
     pub fn with_propagator(mut self, propagator: Arc<dyn TextMapPropagator + Send + Sync>) -> Self {
         self.propagator = Some(propagator);

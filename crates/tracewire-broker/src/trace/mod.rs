@@ -10,7 +10,9 @@
 //!   with [`Delivery::context`](crate::Delivery::context) current
 //!   (`opentelemetry::trace::FutureExt::with_context`), as the router does.
 //!
-//! Context travels only in headers. Reply inboxes never appear in span names: a
+//! Context travels only in headers, written and read by the configured propagator: the
+//! global one by default, which `tracewire_telemetry::init` sets to
+//! `tracewire_core::TracewirePropagator` (see [`Tracing`]'s *Defaults*). Reply inboxes never appear in span names: a
 //! message to a topic starting with [`REPLY_TOPIC_PREFIX`] is traced as `send (reply)` /
 //! `process (reply)`.
 //!
@@ -20,7 +22,8 @@
 //! use tracewire_broker::memory::MemoryBroker;
 //! use tracewire_broker::trace::{ParentMode, Traced, Tracing};
 //!
-//! // Global tracer provider and propagator; tests pass their own provider instead.
+//! // Global tracer provider and propagator (both installed by `tracewire_telemetry::init`);
+//! // tests pass their own provider and `tracewire_core::TracewirePropagator` instead.
 //! let broker = Traced::new(MemoryBroker::new(), Tracing::global().with_parent_mode(ParentMode::ChildAndLink));
 //! # let _ = broker;
 //! ```

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use opentelemetry::Context;
 use opentelemetry::trace::{FutureExt as _, SpanKind, TraceContextExt, Tracer};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
+use tracewire_core::TracewirePropagator;
 use tracewire_broker::trace::{Traced, Tracing};
 use tracewire_broker::{Broker, Delivery, Message, SubscribeOptions, Subscription};
 
@@ -123,7 +123,7 @@ pub(super) async fn headers_survive<B: Broker>(broker: B) {
 pub(super) async fn trace_continues<B: Broker>(broker: B) {
     let capture = SpanCapture::new();
     let tracing = Tracing::new(&capture.tracer_provider())
-        .with_propagator(Arc::new(TraceContextPropagator::new()));
+        .with_propagator(Arc::new(TracewirePropagator::default()));
     let broker = Traced::new(broker, tracing);
     let mut sub = broker
         .subscribe("conf.trace", SubscribeOptions::new())
