@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use opentelemetry::Context;
 use opentelemetry::trace::{FutureExt as _, SpanKind, TraceContextExt, Tracer};
-use tracewire_core::TracewirePropagator;
 use tracewire_broker::trace::{Traced, Tracing};
 use tracewire_broker::{Broker, Delivery, Message, SubscribeOptions, Subscription};
+use tracewire_core::TracewirePropagator;
 
 use super::WAIT;
 use crate::SpanCapture;
