@@ -35,7 +35,8 @@ use std::borrow::Cow;
 use opentelemetry::baggage::{Baggage, KeyValueMetadata};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
-use crate::ows::trim_ows;
+use crate::chars;
+use crate::ows::{SplitByte, find_byte, split_once_byte, trim_ows};
 
 /// Header name.
 pub const BAGGAGE: &str = "baggage";
@@ -129,20 +130,52 @@ impl BaggageList {
     pub fn parse_lines(lines: &[&str]) -> Self {
         let mut list = Self::new();
         list.header.reserve(lines.iter().map(|l| l.len() + 1).sum());
-        let mut scratch = String::new();
         for line in lines {
-            for member in line.split(',') {
+            for member in SplitByte::new(line, b',') {
                 let member = trim_ows(member);
-                if member.is_empty() {
-                    continue;
-                }
-                scratch.clear();
-                if let Some((key_len, value_len)) = canonical_member(member, &mut scratch) {
-                    list.push_canonical(&scratch, key_len, value_len);
+                if !member.is_empty() {
+                    list.push_received(member);
                 }
             }
         }
         list
+    }
+
+    /// Validates one received list-member and appends its canonical form, written
+    /// straight into the header (what [`Self::push_canonical`] does, without the
+    /// intermediate copy).
+    fn push_received(&mut self, member: &str) {
+        let mark = self.header.len();
+        if !self.spans.is_empty() {
+            self.header.push(',');
+        }
+        let start = self.header.len();
+        let Some((key_len, value_len)) = canonical_member(member, &mut self.header) else {
+            self.header.truncate(mark);
+            return;
+        };
+        let key = self.header.get(start..start + key_len).unwrap_or("");
+        if self.spans.iter().any(|span| self.key_at(span) == key) {
+            // a later duplicate replaces the earlier entry: the general path
+            let member = self.header.split_off(start);
+            self.header.truncate(mark);
+            self.push_canonical(&member, key_len, value_len);
+            return;
+        }
+        if self.spans.len() >= MAX_MEMBERS || self.header.len() > MAX_BYTES {
+            self.header.truncate(mark);
+            return;
+        }
+        self.spans.push(MemberSpan {
+            start,
+            key_end: start + key_len,
+            value_end: start + key_len + 1 + value_len,
+            end: self.header.len(),
+        });
+    }
+
+    fn key_at(&self, span: &MemberSpan) -> &str {
+        self.header.get(span.start..span.key_end).unwrap_or("")
     }
 
     /// Appends an entry (replacing an entry with the same key) if it is valid and the
@@ -167,8 +200,8 @@ impl BaggageList {
     }
 
     fn push_canonical(&mut self, member: &str, key_len: usize, value_len: usize) -> bool {
-        let key = &member[..key_len];
-        if self.iter().any(|m| m.key == key) {
+        let key = member.get(..key_len).unwrap_or("");
+        if self.spans.iter().any(|span| self.key_at(span) == key) {
             self.remove(key);
         }
         let separator = usize::from(!self.spans.is_empty());
@@ -231,7 +264,13 @@ impl BaggageList {
     /// The same entries as an `opentelemetry` [`Baggage`] (properties become metadata).
     pub fn to_otel(&self) -> Baggage {
         self.iter()
-            .map(|m| KeyValueMetadata::new(m.key.to_owned(), m.value().into_owned(), m.properties))
+            .map(|m| {
+                KeyValueMetadata::new(
+                    m.key.to_owned(),
+                    decode_owned(m.encoded_value),
+                    m.properties,
+                )
+            })
             .collect()
     }
 
@@ -248,14 +287,21 @@ impl BaggageList {
     }
 
     /// `true` when `baggage` holds exactly these entries (values and metadata).
+    ///
+    /// Keys are unique on both sides, so with equal lengths it is enough that every
+    /// entry of `baggage` has its twin here. Walking `baggage` and looking keys up in
+    /// this (short) list needs no hashing, and values are compared by decoding on the
+    /// fly, without allocating.
     pub fn matches_otel(&self, baggage: &Baggage) -> bool {
         baggage.len() == self.spans.len()
-            && self.iter().all(|m| {
-                baggage
-                    .get_with_metadata(m.key)
-                    .is_some_and(|(value, metadata)| {
-                        metadata.as_str() == m.properties && m.value() == value.as_str()
-                    })
+            && baggage.iter().all(|(key, (value, metadata))| {
+                self.spans.iter().any(|span| {
+                    self.key_at(span) == key.as_str() && {
+                        let m = span.view(&self.header);
+                        m.properties == metadata.as_str()
+                            && decodes_to(m.encoded_value, value.as_str())
+                    }
+                })
             })
     }
 }
@@ -263,24 +309,24 @@ impl BaggageList {
 /// Validates one received list-member and appends its canonical form to `out`;
 /// returns the key and encoded value lengths, or `None` when the member is invalid.
 fn canonical_member(member: &str, out: &mut String) -> Option<(usize, usize)> {
-    let (key_value, properties) = match member.split_once(';') {
+    let (key_value, properties) = match split_once_byte(member, b';') {
         Some((kv, props)) => (kv, Some(props)),
         None => (member, None),
     };
-    let (key, value) = key_value.split_once('=')?;
+    let (key, value) = split_once_byte(key_value, b'=')?;
     let (key, value) = (trim_ows(key), trim_ows(value));
     if !is_token(key) || !value.bytes().all(is_baggage_octet) {
         return None;
     }
     out.push_str(key);
     out.push('=');
-    if value.contains('%') {
-        out.extend(utf8_percent_encode(&decode_value(value), VALUE_ENCODE));
-    } else {
-        // every baggage-octet but '%' is canonical as it is
+    let value_start = out.len();
+    if is_canonical(value) {
         out.push_str(value);
+    } else {
+        out.extend(utf8_percent_encode(&decode_value(value), VALUE_ENCODE));
     }
-    let value_len = out.len() - key.len() - 1;
+    let value_len = out.len() - value_start;
     if let Some(props) = properties {
         out.push(';');
         if !normalize_properties(props, out) {
@@ -292,43 +338,24 @@ fn canonical_member(member: &str, out: &mut String) -> Option<(usize, usize)> {
 
 /// RFC 9110 `token`.
 pub fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'!' | b'#'
-                        | b'$'
-                        | b'%'
-                        | b'&'
-                        | b'\''
-                        | b'*'
-                        | b'+'
-                        | b'-'
-                        | b'.'
-                        | b'^'
-                        | b'_'
-                        | b'`'
-                        | b'|'
-                        | b'~'
-                )
-        })
+    !s.is_empty() && chars::all(s.as_bytes(), chars::TOKEN)
 }
 
 /// `baggage-octet`.
-const fn is_baggage_octet(b: u8) -> bool {
-    matches!(b, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
+#[inline]
+fn is_baggage_octet(b: u8) -> bool {
+    chars::is(b, chars::BAGGAGE_OCTET)
 }
 
 /// Validates a property list and appends it normalised (OWS removed around `;` and
 /// `=`) to `out`; `false` when a property is invalid.
 fn normalize_properties(props: &str, out: &mut String) -> bool {
-    for (i, prop) in props.split(';').enumerate() {
+    for (i, prop) in SplitByte::new(props, b';').enumerate() {
         let prop = trim_ows(prop);
         if i > 0 {
             out.push(';');
         }
-        match prop.split_once('=') {
+        match split_once_byte(prop, b'=') {
             Some((key, value)) => {
                 let (key, value) = (trim_ows(key), trim_ows(value));
                 if !is_token(key) || !value.bytes().all(is_baggage_octet) {
@@ -347,6 +374,119 @@ fn normalize_properties(props: &str, out: &mut String) -> bool {
         }
     }
     true
+}
+
+/// The octets [`VALUE_ENCODE`] encodes, for ASCII `b`.
+const fn encoded_in_canonical(b: u8) -> bool {
+    b < 0x20 || matches!(b, 0x7f | b' ' | b'"' | b',' | b';' | b'\\' | b'%')
+}
+
+/// The value of two hex digits of either case (as `percent_decode` reads them).
+fn hex_pair(pair: &[u8]) -> Option<u8> {
+    match pair {
+        [high, low] => Some(crate::hex::any_digit(*high)? << 4 | crate::hex::any_digit(*low)?),
+        _ => None,
+    }
+}
+
+/// `true` when a received value (baggage-octets only) is already in canonical form,
+/// i.e. decoding and re-encoding it gives it back: every `%` starts an upper-case
+/// escape of an ASCII octet that must be escaped. Conservative: an escaped non-ASCII
+/// octet (UTF-8) answers `false` and takes the general path.
+fn is_canonical(value: &str) -> bool {
+    let b = value.as_bytes();
+    let mut i = 0;
+    while let Some(offset) = b
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&c| c == b'%'))
+    {
+        let at = i + offset;
+        let escape = b.get(at + 1..at + 3);
+        let upper = escape.is_some_and(|e| {
+            e.iter()
+                .all(|c| c.is_ascii_digit() || matches!(c, b'A'..=b'F'))
+        });
+        match escape.and_then(hex_pair) {
+            Some(octet) if upper && octet < 0x80 && encoded_in_canonical(octet) => i = at + 3,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// `decode_value(encoded) == decoded`, without allocating. `encoded` is a canonical
+/// value of a list (its decoding is valid UTF-8, so bytes compare like strings).
+fn decodes_to(encoded: &str, decoded: &str) -> bool {
+    let (e, d) = (encoded.as_bytes(), decoded.as_bytes());
+    if find_byte(encoded, b'%').is_none() {
+        return e == d;
+    }
+    let (mut i, mut j) = (0, 0);
+    while i < e.len() {
+        let octet = match e
+            .get(i + 1..i + 3)
+            .filter(|_| e[i] == b'%')
+            .and_then(hex_pair)
+        {
+            Some(octet) => {
+                i += 3;
+                octet
+            }
+            None => {
+                i += 1;
+                e[i - 1]
+            }
+        };
+        if d.get(j) != Some(&octet) {
+            return false;
+        }
+        j += 1;
+    }
+    j == d.len()
+}
+
+/// `decode_value(encoded).into_owned()` in one exact-size allocation (an OTel
+/// `StringValue` takes a `Box<str>`, so spare capacity would be reallocated away).
+fn decode_owned(encoded: &str) -> String {
+    if find_byte(encoded, b'%').is_none() {
+        return encoded.to_owned();
+    }
+    // pass 1: the decoded length; pass 2: copy the runs between escapes
+    let mut decoded_len = encoded.len();
+    for_each_escape(encoded.as_bytes(), |_, octet| {
+        if octet.is_some() {
+            decoded_len -= 2;
+        }
+    });
+    let mut out = Vec::with_capacity(decoded_len);
+    let rest = for_each_escape(encoded.as_bytes(), |run, octet| {
+        out.extend_from_slice(run);
+        out.push(octet.unwrap_or(b'%'));
+    });
+    out.extend_from_slice(rest);
+    String::from_utf8(out)
+        .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned())
+}
+
+/// Calls `f(run, octet)` for every `%` of `e`: `run` is the text before it since the
+/// previous escape, `octet` the escaped octet, or `None` for a `%` that does not start
+/// an escape (a literal `%`). Returns the text after the last one.
+fn for_each_escape<'a>(e: &'a [u8], mut f: impl FnMut(&'a [u8], Option<u8>)) -> &'a [u8] {
+    let mut rest = e;
+    while let Some(at) = rest.iter().position(|&c| c == b'%') {
+        let (run, tail) = rest.split_at(at);
+        match tail.get(1..3).and_then(hex_pair) {
+            Some(octet) => {
+                f(run, Some(octet));
+                rest = tail.get(3..).unwrap_or_default();
+            }
+            None => {
+                f(run, None);
+                rest = tail.get(1..).unwrap_or_default();
+            }
+        }
+    }
+    rest
 }
 
 /// Percent-encodes a baggage value.
@@ -410,6 +550,54 @@ mod tests {
                 .collect();
             assert_eq!(got, expected, "{reason}");
             assert_eq!(list.header(), out, "{reason}");
+        }
+    }
+
+    #[test]
+    fn fast_paths_agree_with_percent_encoding() {
+        for b in 0..0x80u8 {
+            let s = String::from(char::from(b));
+            assert_eq!(
+                encoded_in_canonical(b),
+                encode_value(&s) != s,
+                "octet {b:#04x}"
+            );
+        }
+        let canonical_values = ["", "a", "%20", "%2C", "a%20b%25c", "x=y", "%25%3B"];
+        let other_values = [
+            "%",
+            "%2",
+            "%2c",
+            "%41",
+            "%zz",
+            "%%20",
+            "%20%",
+            "%E2%82%AC",
+            "%e2%82%ac",
+            "%FF",
+            "%C3",
+        ];
+        for value in canonical_values.iter().chain(&other_values) {
+            let decoded = decode_value(value);
+            let canonical = encode_value(&decoded);
+            assert_eq!(
+                is_canonical(value),
+                canonical_values.contains(value),
+                "{value:?}"
+            );
+            if is_canonical(value) {
+                assert_eq!(canonical, *value, "{value:?}: sound");
+            }
+            assert_eq!(decode_owned(value), decoded, "{value:?}");
+            if !decoded.contains('\u{fffd}') {
+                assert_eq!(decode_owned(value).capacity(), decoded.len(), "{value:?}");
+            }
+            assert!(decodes_to(&canonical, &decoded), "{value:?}");
+            assert!(!decodes_to(&canonical, &format!("{decoded}x")), "{value:?}");
+            let mut shorter = decoded.clone().into_owned();
+            if shorter.pop().is_some() {
+                assert!(!decodes_to(&canonical, &shorter), "{value:?}");
+            }
         }
     }
 

@@ -66,6 +66,7 @@
 pub mod b3;
 pub mod baggage;
 pub mod carrier;
+mod chars;
 mod hex;
 pub mod jaeger;
 pub mod mesh;

@@ -35,7 +35,8 @@ use std::borrow::Cow;
 
 use opentelemetry::trace::TraceState;
 
-use crate::ows::{SplitByte, split_once_byte, trim_ows};
+use crate::chars;
+use crate::ows::{SplitByte, find_byte, split_once_byte, trim_ows};
 
 /// Header name.
 pub const TRACESTATE: &str = "tracestate";
@@ -71,23 +72,29 @@ impl TraceStateList {
     /// invalidates the whole list; an empty result is `None` (never forward an empty
     /// header).
     pub fn parse_lines(lines: &[&str]) -> Option<Self> {
-        let (len, otel_mask) = validate(lines)?;
-        Some(Self::from_valid(lines, len, otel_mask))
+        let mut members = [("", ""); MAX_MEMBERS];
+        let (len, otel_mask) = scan(lines, &mut members)?;
+        Some(Self::from_valid(&members[..len], otel_mask))
     }
 
-    /// The normalised list of lines that [`validate`] accepted.
-    fn from_valid(lines: &[&str], len: usize, otel_mask: u32) -> Self {
-        let capacity = lines.iter().map(|l| l.len() + 1).sum();
-        let mut header = String::with_capacity(capacity);
-        for member in raw_members(lines) {
-            if !header.is_empty() {
+    /// The normalised list of members that [`scan`] accepted.
+    fn from_valid(members: &[(&str, &str)], otel_mask: u32) -> Self {
+        let capacity = members
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2)
+            .sum::<usize>();
+        let mut header = String::with_capacity(capacity.saturating_sub(1));
+        for (i, (key, value)) in members.iter().enumerate() {
+            if i > 0 {
                 header.push(',');
             }
-            header.push_str(member);
+            header.push_str(key);
+            header.push('=');
+            header.push_str(value);
         }
         Self {
             header,
-            len,
+            len: members.len(),
             otel_mask,
         }
     }
@@ -102,7 +109,7 @@ impl TraceStateList {
             if !is_valid_key(key) || !is_valid_value(value) || len == MAX_MEMBERS {
                 return None;
             }
-            if otel_accepts(key, value) {
+            if otel_accepts(key) {
                 otel_mask |= 1 << len;
             }
             len += 1;
@@ -166,29 +173,31 @@ impl TraceStateList {
     }
 }
 
-/// The trimmed, non-empty members of every line, in order (not validated).
-fn raw_members<'a>(lines: &'a [&'a str]) -> impl Iterator<Item = &'a str> + 'a {
-    lines
-        .iter()
-        .flat_map(|line| SplitByte::new(line, b','))
-        .map(trim_ows)
-        .filter(|member| !member.is_empty())
-}
-
-/// Checks every line under the Level 2 grammar: the member count (1 to
-/// [`MAX_MEMBERS`]) and the mask of members `opentelemetry` accepts, or `None`.
-fn validate(lines: &[&str]) -> Option<(usize, u32)> {
+/// Checks every line under the Level 2 grammar, storing the members in order: their
+/// count (1 to [`MAX_MEMBERS`]) and the mask of those `opentelemetry` accepts, or
+/// `None` when any member is invalid or there are too many or none.
+fn scan<'a>(
+    lines: &[&'a str],
+    members: &mut [(&'a str, &'a str); MAX_MEMBERS],
+) -> Option<(usize, u32)> {
     let mut len = 0;
     let mut otel_mask = 0u32;
-    for member in raw_members(lines) {
-        let (key, value) = split_once_byte(member, b'=')?;
-        if !is_valid_key(key) || !is_valid_value(value) || len == MAX_MEMBERS {
-            return None;
+    for line in lines {
+        for member in SplitByte::new(line, b',') {
+            let member = trim_ows(member);
+            if member.is_empty() {
+                continue;
+            }
+            let (key, value) = split_once_byte(member, b'=')?;
+            if !is_valid_key(key) || !is_valid_value(value) {
+                return None;
+            }
+            *members.get_mut(len)? = (key, value);
+            if otel_accepts(key) {
+                otel_mask |= 1 << len;
+            }
+            len += 1;
         }
-        if otel_accepts(key, value) {
-            otel_mask |= 1 << len;
-        }
-        len += 1;
     }
     (len > 0).then_some((len, otel_mask))
 }
@@ -199,14 +208,23 @@ fn validate(lines: &[&str]) -> Option<(usize, u32)> {
 /// `TraceState` serialises to exactly the normalised list, so nothing else is kept.
 /// `None` when the lines are invalid or empty.
 pub(crate) fn parse_for_otel(lines: &[&str]) -> Option<(TraceState, Option<TraceStateList>)> {
-    let (len, otel_mask) = validate(lines)?;
-    let otel = raw_members(lines)
-        .enumerate()
-        .filter(|(i, _)| otel_mask & (1 << i) != 0)
-        .filter_map(|(_, member)| split_once_byte(member, b'='));
-    let state = TraceState::from_key_value(otel).unwrap_or_default();
+    let mut members = [("", ""); MAX_MEMBERS];
+    let (len, otel_mask) = scan(lines, &mut members)?;
+    let members = &members[..len];
     let all = u32::MAX >> (32 - len);
-    let list = (otel_mask != all).then(|| TraceStateList::from_valid(lines, len, otel_mask));
+    let state = if otel_mask == all {
+        TraceState::from_key_value(members.iter().copied())
+    } else {
+        TraceState::from_key_value(
+            members
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| otel_mask & (1 << i) != 0)
+                .map(|(_, member)| *member),
+        )
+    }
+    .unwrap_or_default();
+    let list = (otel_mask != all).then(|| TraceStateList::from_valid(members, otel_mask));
     Some((state, list))
 }
 
@@ -231,17 +249,14 @@ pub(crate) fn otel_header(state: &TraceState) -> String {
 
 /// A Level 2 key (see the module docs).
 pub fn is_valid_key(key: &str) -> bool {
-    let b = key.as_bytes();
-    match b.first() {
-        Some(first) if first.is_ascii_lowercase() || first.is_ascii_digit() => {}
-        _ => return false,
+    match key.as_bytes() {
+        [first, rest @ ..] => {
+            key.len() <= MAX_KEY_LEN
+                && chars::is(*first, chars::TS_KEY_START)
+                && chars::all(rest, chars::TS_KEY)
+        }
+        [] => false,
     }
-    b.len() <= MAX_KEY_LEN
-        && b[1..].iter().all(|&c| {
-            c.is_ascii_lowercase()
-                || c.is_ascii_digit()
-                || matches!(c, b'_' | b'-' | b'*' | b'/' | b'@')
-        })
 }
 
 /// A value: 1 to 256 printable ASCII characters except `,` and `=`, not ending in a
@@ -252,9 +267,7 @@ pub fn is_valid_value(value: &str) -> bool {
         Some(b' ') | None => return false,
         Some(_) => {}
     }
-    b.len() <= MAX_VALUE_LEN
-        && b.iter()
-            .all(|&c| (0x20..=0x7e).contains(&c) && c != b',' && c != b'=')
+    b.len() <= MAX_VALUE_LEN && chars::all(b, chars::TS_VALUE)
 }
 
 /// Truncates a valid serialised list to at most [`TRUNCATE_AT`] characters by dropping
@@ -284,8 +297,12 @@ pub fn truncate(header: &str) -> Cow<'_, str> {
 /// The `opentelemetry` crate's own key/value rule (Level 1, mirrored from
 /// `TraceState::valid_key`), so that [`TraceStateList::to_otel`] never fails and
 /// [`TraceStateList::matches_otel`] compares like with like.
-fn otel_accepts(key: &str, value: &str) -> bool {
-    otel_valid_key(key) && value.len() <= 256 && !value.contains([',', '='])
+///
+/// For a member that is valid here: values agree (both ≤ 256 characters without `,`
+/// and `=`), and keys without `@` agree too, so only a key with `@` needs the Level 1
+/// check.
+fn otel_accepts(key: &str) -> bool {
+    find_byte(key, b'@').is_none() || otel_valid_key(key)
 }
 
 fn otel_valid_key(key: &str) -> bool {
