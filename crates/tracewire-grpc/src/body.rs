@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use bytes::Bytes;
@@ -11,6 +12,7 @@ use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Context, KeyValue};
 use pin_project_lite::pin_project;
 
+use crate::cancel::CancelSignal;
 use crate::frames::{FrameCounter, MessageFrame};
 use crate::span::RpcSpan;
 use crate::status::code_of_error;
@@ -104,17 +106,26 @@ pin_project! {
         cx: Context,
         messages: Option<Messages>,
         span: Option<RpcSpan>,
+        cancel: Option<Arc<CancelSignal>>,
         attach: bool,
     }
 }
 
 impl<B> TracedBody<B> {
-    pub(crate) fn request(inner: B, cx: Context, messages: Option<Messages>) -> Self {
+    /// A request body; with `cancel`, it fails with an h2 `CANCEL` error once the
+    /// call's response body has been dropped early.
+    pub(crate) fn request(
+        inner: B,
+        cx: Context,
+        messages: Option<Messages>,
+        cancel: Option<Arc<CancelSignal>>,
+    ) -> Self {
         Self {
             inner,
             cx,
             messages,
             span: None,
+            cancel,
             attach: false,
         }
     }
@@ -130,6 +141,7 @@ impl<B> TracedBody<B> {
             cx: span.context().clone(),
             messages,
             span: Some(span),
+            cancel: None,
             attach,
         }
     }
@@ -157,6 +169,12 @@ where
         task_cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
+        if let Some(cancel) = this.cancel.as_ref() {
+            if cancel.poll_cancelled(task_cx) {
+                this.cancel.take();
+                return Poll::Ready(Some(Err(CancelSignal::error())));
+            }
+        }
         let polled = {
             let _attached = this.attach.then(|| this.cx.clone().attach());
             std::task::ready!(this.inner.poll_frame(task_cx))

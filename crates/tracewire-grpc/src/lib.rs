@@ -86,6 +86,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
+mod cancel;
 pub mod client;
 #[cfg(feature = "prost-codec")]
 #[cfg_attr(docsrs, doc(cfg(feature = "prost-codec")))]

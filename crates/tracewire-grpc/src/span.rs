@@ -2,6 +2,7 @@
 //! exactly once with the call's gRPC status, when the trailers arrive, the stream
 //! fails, or the call is abandoned (dropped: cancelled, or past its deadline).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use http::HeaderMap;
@@ -11,6 +12,7 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use tonic::Code;
 
+use crate::cancel::CancelSignal;
 use crate::method::OTHER;
 use crate::status::{Side, code_name, is_error, status_from_headers};
 
@@ -26,6 +28,8 @@ pub(crate) struct RpcSpan {
     metric_attrs: Vec<KeyValue>,
     /// The status seen in response headers (a trailers-only response).
     header_status: Option<(Code, String)>,
+    /// Signalled when the call is abandoned (client side: resets the HTTP/2 stream).
+    cancel: Option<Arc<CancelSignal>>,
     ended: bool,
 }
 
@@ -45,8 +49,19 @@ impl RpcSpan {
             duration,
             metric_attrs,
             header_status: None,
+            cancel: None,
             ended: false,
         }
+    }
+
+    /// Signals `cancel` if the call is abandoned.
+    pub(crate) fn cancel_on_abandon(&mut self, cancel: Arc<CancelSignal>) {
+        self.cancel = Some(cancel);
+    }
+
+    fn deadline_passed(&self) -> bool {
+        self.deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
     }
 
     /// The context holding the span.
@@ -79,29 +94,34 @@ impl RpcSpan {
             self.finish(code, &message);
             return;
         }
-        let expired = self
-            .deadline
-            .is_some_and(|deadline| Instant::now() >= deadline);
-        if expired {
+        if self.deadline_passed() {
             self.finish(Code::DeadlineExceeded, "deadline exceeded");
         } else {
             self.finish(Code::Cancelled, "call abandoned before its trailers");
         }
     }
 
-    /// Records `code` and ends the span and the measurement (once).
+    /// Records `code` and ends the span and the measurement (once). `CANCELLED` past
+    /// the call's deadline is recorded as `DEADLINE_EXCEEDED`: tonic's server answers
+    /// an expired `grpc-timeout` with `CANCELLED`.
     pub(crate) fn finish(&mut self, code: Code, message: &str) {
         if std::mem::replace(&mut self.ended, true) {
             return;
         }
+        let code = if code == Code::Cancelled && self.deadline_passed() {
+            Code::DeadlineExceeded
+        } else {
+            code
+        };
         let seconds = self.started.elapsed().as_secs_f64();
         let span = self.cx.span();
         let name = code_name(code);
         span.set_attribute(KeyValue::new(semconv::RPC_RESPONSE_STATUS_CODE, name));
         let mut attrs = std::mem::take(&mut self.metric_attrs);
-        if self.side == Side::Server && code == Code::Unimplemented {
-            // The server did not recognise the method: keep cardinality bounded.
-            unrecognised_method(&span, &mut attrs);
+        if self.side == Side::Server {
+            // The server span gets `rpc.method` now that it is known whether the
+            // server recognised the method (UNIMPLEMENTED: `_OTHER`).
+            server_method(&span, &mut attrs, code == Code::Unimplemented);
         }
         attrs.push(KeyValue::new(semconv::RPC_RESPONSE_STATUS_CODE, name));
         if is_error(self.side, code) {
@@ -118,20 +138,27 @@ impl Drop for RpcSpan {
     fn drop(&mut self) {
         if !self.ended {
             self.abandon();
+            if let Some(cancel) = &self.cancel {
+                cancel.cancel();
+            }
         }
     }
 }
 
-/// Replaces `rpc.method` with `_OTHER` (the original goes to `rpc.method_original`).
-fn unrecognised_method(span: &opentelemetry::trace::SpanRef<'_>, attrs: &mut [KeyValue]) {
+/// Sets `rpc.method` on a SERVER span; for an unrecognised method, `_OTHER` (on the
+/// span and in the metric attributes) and the original in `rpc.method_original`.
+fn server_method(span: &opentelemetry::trace::SpanRef<'_>, attrs: &mut [KeyValue], unrecognised: bool) {
     for kv in attrs.iter_mut() {
-        if kv.key.as_str() == semconv::RPC_METHOD && kv.value.as_str() != OTHER {
+        if kv.key.as_str() != semconv::RPC_METHOD {
+            continue;
+        }
+        if unrecognised && kv.value.as_str() != OTHER {
             span.set_attribute(KeyValue::new(
                 semconv::RPC_METHOD_ORIGINAL,
                 kv.value.as_str().into_owned(),
             ));
-            span.set_attribute(KeyValue::new(semconv::RPC_METHOD, OTHER));
             *kv = KeyValue::new(semconv::RPC_METHOD, OTHER);
         }
+        span.set_attribute(kv.clone());
     }
 }

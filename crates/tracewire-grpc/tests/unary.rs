@@ -1,5 +1,6 @@
 //! Unary calls: the CLIENT span is the SERVER span's parent, attributes follow the RPC
 //! conventions, metadata carries W3C (or B3) context, tracestate and baggage survive.
+#![cfg(feature = "demo-proto")]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! [`GrpcClientTraceLayer`] and its service.
 
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
@@ -14,6 +15,7 @@ use tower_service::Service;
 
 use super::future::ResponseFuture;
 use crate::body::{BoxError, Direction, Messages, TracedBody};
+use crate::cancel::CancelSignal;
 use crate::deadline::grpc_timeout;
 use crate::method::{OTHER, rpc_method};
 use crate::metrics::client_duration;
@@ -201,14 +203,17 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let span = self.layer.start(&mut req);
-        let req = if self.layer.message_events {
-            let cx = span.context().clone();
-            let messages = Some(Messages::new(Direction::Sent));
-            req.map(|body| tonic::body::Body::new(TracedBody::request(body, cx, messages)))
-        } else {
-            req.map(tonic::body::Body::new)
-        };
+        let mut span = self.layer.start(&mut req);
+        let cancel = Arc::new(CancelSignal::default());
+        span.cancel_on_abandon(Arc::clone(&cancel));
+        let cx = span.context().clone();
+        let messages = self
+            .layer
+            .message_events
+            .then(|| Messages::new(Direction::Sent));
+        let req = req.map(|body| {
+            tonic::body::Body::new(TracedBody::request(body, cx, messages, Some(cancel)))
+        });
         let received = self
             .layer
             .message_events

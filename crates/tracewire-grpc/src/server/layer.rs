@@ -142,11 +142,11 @@ impl GrpcServerTraceLayer {
         let method = rpc_method(path);
         let mut attrs = Vec::with_capacity(6);
         attrs.push(KeyValue::new(semconv::RPC_SYSTEM_NAME, "grpc"));
-        attrs.push(KeyValue::new(
-            semconv::RPC_METHOD,
-            method.unwrap_or(OTHER).to_owned(),
-        ));
-        let metric_attrs = attrs.clone();
+        // `rpc.method` goes on the span when the call ends (see `RpcSpan::finish`).
+        let metric_attrs = vec![
+            attrs[0].clone(),
+            KeyValue::new(semconv::RPC_METHOD, method.unwrap_or(OTHER).to_owned()),
+        ];
         if method.is_none() {
             attrs.push(KeyValue::new(semconv::RPC_METHOD_ORIGINAL, path.to_owned()));
         }
@@ -198,7 +198,7 @@ where
             .insert(RpcContext::new(cx.clone(), self.layer.tracer.clone()));
         let body = if self.layer.message_events {
             let messages = Some(Messages::new(Direction::Received));
-            tonic::body::Body::new(TracedBody::request(body, cx.clone(), messages))
+            tonic::body::Body::new(TracedBody::request(body, cx.clone(), messages, None))
         } else {
             tonic::body::Body::new(body)
         };

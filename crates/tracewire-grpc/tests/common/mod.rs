@@ -120,13 +120,18 @@ pub async fn serve(propagator: SharedPropagator) -> Fixture {
 }
 
 pub async fn serve_with(propagator: SharedPropagator, builder: Server) -> Fixture {
+    serve_service(propagator, builder, TestService).await
+}
+
+/// Serves any `StreamService` implementation (for example the crate's demo service).
+pub async fn serve_service<S: StreamService>(propagator: SharedPropagator, builder: Server, service: S) -> Fixture {
     let capture = SpanCapture::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let layer = GrpcServerTraceLayer::new()
         .tracer_provider(&capture.tracer_provider())
         .propagator(propagator);
-    let router = builder.layer(layer).add_service(StreamServiceServer::new(TestService));
+    let router = builder.layer(layer).add_service(StreamServiceServer::new(service));
     let server = tokio::spawn(async move {
         router
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
