@@ -14,7 +14,7 @@ use tonic::Code;
 
 use crate::cancel::CancelSignal;
 use crate::method::OTHER;
-use crate::status::{Side, code_name, is_error, status_from_headers};
+use crate::status::{Side, code_from_http_status, code_name, is_error, status_from_headers};
 
 /// Owns the span (inside `cx`) and the pending duration measurement.
 #[derive(Debug)]
@@ -69,10 +69,16 @@ impl RpcSpan {
         &self.cx
     }
 
-    /// Notes the `grpc-status` of the response headers (trailers-only responses).
-    pub(crate) fn record_headers(&mut self, headers: &HeaderMap) {
-        if let Some(status) = status_from_headers(headers) {
+    /// Notes the `grpc-status` of the response headers (trailers-only responses), or,
+    /// for a non-200 response without one, the code its HTTP status maps to.
+    pub(crate) fn record_response(&mut self, parts: &http::response::Parts) {
+        if let Some(status) = status_from_headers(&parts.headers) {
             self.header_status = Some(status);
+        } else if parts.status != http::StatusCode::OK {
+            self.header_status = Some((
+                code_from_http_status(parts.status),
+                format!("HTTP status {} without grpc-status", parts.status),
+            ));
         }
     }
 

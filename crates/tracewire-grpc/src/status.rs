@@ -89,6 +89,21 @@ pub fn status_from_headers(headers: &HeaderMap) -> Option<(Code, String)> {
     Some((code, message))
 }
 
+/// The gRPC code for a response that carries no `grpc-status` but a non-200 HTTP
+/// status (a proxy or the HTTP/2 layer answered), per gRPC's HTTP-to-gRPC mapping:
+/// 400 `INTERNAL`, 401 `UNAUTHENTICATED`, 403 `PERMISSION_DENIED`, 404
+/// `UNIMPLEMENTED`, 429/502/503/504 `UNAVAILABLE`, anything else `UNKNOWN`.
+pub fn code_from_http_status(status: http::StatusCode) -> Code {
+    match status.as_u16() {
+        400 => Code::Internal,
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        404 => Code::Unimplemented,
+        429 | 502 | 503 | 504 => Code::Unavailable,
+        _ => Code::Unknown,
+    }
+}
+
 /// Decodes `%XX` escapes (the `grpc-message` encoding); invalid escapes stay as they are.
 fn percent_decode(raw: &[u8]) -> String {
     let mut out = Vec::with_capacity(raw.len());
@@ -115,8 +130,10 @@ fn percent_decode(raw: &[u8]) -> String {
 
 /// The gRPC code a transport or body error stands for, looking through its source
 /// chain: a [`Status`] gives its own code, tonic's [`TimeoutExpired`] (a client-side
-/// deadline) `DEADLINE_EXCEEDED`, a [`ConnectError`] `UNAVAILABLE`; anything else
-/// `UNKNOWN`.
+/// deadline) `DEADLINE_EXCEEDED`, a [`ConnectError`] `UNAVAILABLE`, an HTTP/2 reset or
+/// GOAWAY the code of its reason (as tonic maps it: `CANCEL` is `CANCELLED`,
+/// `REFUSED_STREAM` `UNAVAILABLE`, `ENHANCE_YOUR_CALM` `RESOURCE_EXHAUSTED`, ...);
+/// anything else `UNKNOWN`.
 pub fn code_of_error(error: &(dyn StdError + 'static)) -> Code {
     let mut next = Some(error);
     while let Some(err) = next {
@@ -129,9 +146,30 @@ pub fn code_of_error(error: &(dyn StdError + 'static)) -> Code {
         if err.is::<ConnectError>() {
             return Code::Unavailable;
         }
+        if let Some(reason) = err.downcast_ref::<h2::Error>().and_then(h2::Error::reason) {
+            return code_of_h2_reason(reason);
+        }
         next = err.source();
     }
     Code::Unknown
+}
+
+/// The gRPC code of an HTTP/2 error code (gRPC's `PROTOCOL-HTTP2` mapping).
+fn code_of_h2_reason(reason: h2::Reason) -> Code {
+    match reason {
+        h2::Reason::REFUSED_STREAM => Code::Unavailable,
+        h2::Reason::CANCEL => Code::Cancelled,
+        h2::Reason::ENHANCE_YOUR_CALM => Code::ResourceExhausted,
+        h2::Reason::INADEQUATE_SECURITY => Code::PermissionDenied,
+        h2::Reason::NO_ERROR
+        | h2::Reason::PROTOCOL_ERROR
+        | h2::Reason::INTERNAL_ERROR
+        | h2::Reason::FLOW_CONTROL_ERROR
+        | h2::Reason::SETTINGS_TIMEOUT
+        | h2::Reason::COMPRESSION_ERROR
+        | h2::Reason::CONNECT_ERROR => Code::Internal,
+        _ => Code::Unknown,
+    }
 }
 
 #[cfg(test)]
@@ -172,6 +210,21 @@ mod tests {
     }
 
     #[test]
+    fn http_statuses_without_grpc_status() {
+        #[rustfmt::skip]
+        let table = [
+            (400, Code::Internal), (401, Code::Unauthenticated), (403, Code::PermissionDenied),
+            (404, Code::Unimplemented), (429, Code::Unavailable), (431, Code::Unknown),
+            (502, Code::Unavailable), (503, Code::Unavailable), (504, Code::Unavailable),
+            (500, Code::Unknown),
+        ];
+        for (status, code) in table {
+            let status = http::StatusCode::from_u16(status).unwrap();
+            assert_eq!(code_from_http_status(status), code, "HTTP {status}");
+        }
+    }
+
+    #[test]
     fn status_is_read_from_headers() {
         let mut headers = HeaderMap::new();
         assert_eq!(status_from_headers(&headers), None);
@@ -193,6 +246,10 @@ mod tests {
         let wrapped = Wrapper(Box::new(Status::data_loss("torn")));
         assert_eq!(code_of_error(&wrapped), Code::DataLoss);
         assert_eq!(code_of_error(&std::io::Error::other("plain")), Code::Unknown);
+        let reset = Wrapper(Box::new(h2::Error::from(h2::Reason::CANCEL)));
+        assert_eq!(code_of_error(&reset), Code::Cancelled);
+        let calm = h2::Error::from(h2::Reason::ENHANCE_YOUR_CALM);
+        assert_eq!(code_of_error(&calm), Code::ResourceExhausted);
     }
 
     #[derive(Debug)]

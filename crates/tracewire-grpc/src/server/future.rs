@@ -63,7 +63,7 @@ where
         Poll::Ready(match result {
             Ok(response) => {
                 let (parts, body) = response.into_parts();
-                span.record_headers(&parts.headers);
+                span.record_response(&parts);
                 let body = TracedBody::response(body, span, this.sent.take(), true);
                 Ok(Response::from_parts(parts, body))
             }

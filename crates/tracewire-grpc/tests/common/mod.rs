@@ -148,12 +148,21 @@ pub async fn client(fixture: &Fixture, propagator: SharedPropagator) -> TracedCl
 }
 
 pub async fn client_with(fixture: &Fixture, propagator: SharedPropagator, endpoint: Endpoint) -> TracedClient {
+    StreamServiceClient::new(traced_channel(fixture, propagator, endpoint).await)
+}
+
+/// A channel to the fixture under the traced client layer.
+pub async fn traced_channel(fixture: &Fixture, propagator: SharedPropagator, endpoint: Endpoint) -> GrpcClientTrace<Channel> {
     let channel = endpoint.connect().await.unwrap();
     let layer = GrpcClientTraceLayer::new()
         .tracer_provider(&fixture.capture.tracer_provider())
         .propagator(propagator)
         .server_address("127.0.0.1", Some(fixture.addr.port()));
-    StreamServiceClient::new(ServiceBuilder::new().layer(layer).service(channel))
+    ServiceBuilder::new().layer(layer).service(channel)
+}
+
+pub fn endpoint(fixture: &Fixture) -> Endpoint {
+    Endpoint::from_shared(format!("http://{}", fixture.addr)).unwrap()
 }
 
 pub fn request(id: &str, data: &str) -> StreamRequest {
