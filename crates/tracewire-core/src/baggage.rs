@@ -36,7 +36,7 @@ use opentelemetry::baggage::{Baggage, KeyValueMetadata};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
 use crate::chars;
-use crate::ows::{SplitByte, find_byte, split_once_byte, trim_ows};
+use crate::ows::{Cursor, SplitByte, find_byte, split_once_byte, trim_ows};
 
 /// Header name.
 pub const BAGGAGE: &str = "baggage";
@@ -131,27 +131,34 @@ impl BaggageList {
         let mut list = Self::new();
         list.header.reserve(lines.iter().map(|l| l.len() + 1).sum());
         for line in lines {
-            for member in SplitByte::new(line, b',') {
-                let member = trim_ows(member);
-                if !member.is_empty() {
-                    list.push_received(member);
+            // one pass per line; each member is checked and written out canonically
+            let mut cursor = Cursor::new(line);
+            loop {
+                cursor.skip_ows();
+                match cursor.peek() {
+                    None => break,
+                    Some(b',') => {
+                        cursor.eat(b',');
+                    }
+                    Some(_) => list.push_received(&mut cursor),
                 }
             }
         }
         list
     }
 
-    /// Validates one received list-member and appends its canonical form, written
-    /// straight into the header (what [`Self::push_canonical`] does, without the
-    /// intermediate copy).
-    fn push_received(&mut self, member: &str) {
+    /// Reads one received list-member (through its comma) and appends its canonical
+    /// form, written straight into the header (what [`Self::push_canonical`] does,
+    /// without the intermediate copy). An invalid member is skipped.
+    fn push_received(&mut self, cursor: &mut Cursor<'_>) {
         let mark = self.header.len();
         if !self.spans.is_empty() {
             self.header.push(',');
         }
         let start = self.header.len();
-        let Some((key_len, value_len)) = canonical_member(member, &mut self.header) else {
+        let Some((key_len, value_len)) = canonical_member(cursor, &mut self.header) else {
             self.header.truncate(mark);
+            cursor.skip_past(b',');
             return;
         };
         let key = self.header.get(start..start + key_len).unwrap_or("");
@@ -308,30 +315,47 @@ impl BaggageList {
 
 /// Validates one received list-member and appends its canonical form to `out`;
 /// returns the key and encoded value lengths, or `None` when the member is invalid.
-fn canonical_member(member: &str, out: &mut String) -> Option<(usize, usize)> {
-    let (key_value, properties) = match split_once_byte(member, b';') {
-        Some((kv, props)) => (kv, Some(props)),
-        None => (member, None),
-    };
-    let (key, value) = split_once_byte(key_value, b'=')?;
-    let (key, value) = (trim_ows(key), trim_ows(value));
-    if !is_token(key) || !value.bytes().all(is_baggage_octet) {
+fn canonical_member(cursor: &mut Cursor<'_>, out: &mut String) -> Option<(usize, usize)> {
+    let key = cursor.take(chars::TOKEN);
+    if key.is_empty() {
         return None;
     }
+    cursor.skip_ows();
+    if !cursor.eat(b'=') {
+        return None;
+    }
+    cursor.skip_ows();
+    let value = cursor.take(chars::BAGGAGE_OCTET);
+    cursor.skip_ows();
     out.push_str(key);
     out.push('=');
     let value_start = out.len();
-    if is_canonical(value) {
+    if find_byte(value, b'%').is_none() || is_canonical(value) {
         out.push_str(value);
     } else {
         out.extend(utf8_percent_encode(&decode_value(value), VALUE_ENCODE));
     }
     let value_len = out.len() - value_start;
-    if let Some(props) = properties {
+    // properties: `key` or `key OWS "=" OWS value`, OWS removed
+    while cursor.eat(b';') {
         out.push(';');
-        if !normalize_properties(props, out) {
+        cursor.skip_ows();
+        let prop_key = cursor.take(chars::TOKEN);
+        if prop_key.is_empty() {
             return None;
         }
+        out.push_str(prop_key);
+        cursor.skip_ows();
+        if cursor.eat(b'=') {
+            cursor.skip_ows();
+            out.push('=');
+            out.push_str(cursor.take(chars::BAGGAGE_OCTET));
+            cursor.skip_ows();
+        }
+    }
+    // the member ends at a comma or at the end of the line
+    if !cursor.eat(b',') && cursor.peek().is_some() {
+        return None;
     }
     Some((key.len(), value_len))
 }
@@ -598,6 +622,86 @@ mod tests {
             if shorter.pop().is_some() {
                 assert!(!decodes_to(&canonical, &shorter), "{value:?}");
             }
+        }
+    }
+
+    /// The split-based canonicalisation the single-pass scanner replaced.
+    fn reference_member(member: &str) -> Option<(String, usize, usize)> {
+        let (key_value, properties) = match member.split_once(';') {
+            Some((kv, props)) => (kv, Some(props)),
+            None => (member, None),
+        };
+        let (key, value) = key_value.split_once('=')?;
+        let (key, value) = (trim_ows(key), trim_ows(value));
+        if !is_token(key) || !value.bytes().all(is_baggage_octet) {
+            return None;
+        }
+        let encoded: String = utf8_percent_encode(&decode_value(value), VALUE_ENCODE).collect();
+        let mut out = format!("{key}={encoded}");
+        if let Some(props) = properties {
+            out.push(';');
+            if !normalize_properties(props, &mut out) {
+                return None;
+            }
+        }
+        Some((out, key.len(), encoded.len()))
+    }
+
+    fn reference(lines: &[&str]) -> BaggageList {
+        let mut list = BaggageList::new();
+        for line in lines {
+            for member in line.split(',') {
+                let member = member.trim_matches([' ', '\t']);
+                if member.is_empty() {
+                    continue;
+                }
+                if let Some((canonical, key_len, value_len)) = reference_member(member) {
+                    list.push_canonical(&canonical, key_len, value_len);
+                }
+            }
+        }
+        list
+    }
+
+    #[test]
+    fn single_pass_scanner_matches_the_reference() {
+        let alphabet = ["a", "=", ";", ",", " ", "%", "2", "\"", "é"];
+        let mut inputs = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..5 {
+            last = last
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            inputs.extend(last.iter().cloned());
+        }
+        inputs.extend(
+            [
+                "k=%2c%41%e2%82%ac%FF%C3%zz%",
+                "k = v ; p = x=y ; q , b=1",
+                "k=v;p=",
+                "k=v;=x",
+                "a=1,a=2;p",
+                "k=\t1",
+                "k=1\t2",
+                "k= 1 ",
+                "k=%25%3B%2C%20",
+            ]
+            .map(str::to_owned),
+        );
+        for input in &inputs {
+            let lines = [input.as_str()];
+            assert_eq!(
+                BaggageList::parse_lines(&lines),
+                reference(&lines),
+                "{input:?}"
+            );
+            let two = ["a=1 ; x", input.as_str(), "b=2"];
+            assert_eq!(
+                BaggageList::parse_lines(&two),
+                reference(&two),
+                "{input:?} in the middle"
+            );
         }
     }
 

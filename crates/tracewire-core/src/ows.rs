@@ -72,6 +72,74 @@ impl<'a> Iterator for SplitByte<'a> {
     }
 }
 
+/// `s` without trailing SP/HTAB.
+#[inline]
+pub(crate) fn trim_end_ows(s: &str) -> &str {
+    let end = s
+        .as_bytes()
+        .iter()
+        .rposition(|&c| !is_ows(c))
+        .map_or(0, |i| i + 1);
+    s.get(..end).unwrap_or("")
+}
+
+/// A position in a header line, for single-pass scanners. Every method stops only
+/// next to an ASCII byte, so the slices it returns fall on char boundaries.
+#[derive(Clone, Debug)]
+pub(crate) struct Cursor<'a> {
+    s: &'a str,
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    #[inline]
+    pub(crate) const fn new(s: &'a str) -> Self {
+        Self { s, i: 0 }
+    }
+
+    /// The next byte, if any.
+    #[inline]
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.i).copied()
+    }
+
+    /// Consumes `byte` if it is next.
+    #[inline]
+    pub(crate) fn eat(&mut self, byte: u8) -> bool {
+        let next = self.peek() == Some(byte);
+        self.i += usize::from(next);
+        next
+    }
+
+    /// Skips SP/HTAB.
+    #[inline]
+    pub(crate) fn skip_ows(&mut self) {
+        while self.peek().is_some_and(is_ows) {
+            self.i += 1;
+        }
+    }
+
+    /// Consumes and returns the longest run of bytes in `class` (see [`crate::chars`]).
+    #[inline]
+    pub(crate) fn take(&mut self, class: u8) -> &'a str {
+        let start = self.i;
+        while self.peek().is_some_and(|b| crate::chars::is(b, class)) {
+            self.i += 1;
+        }
+        self.s.get(start..self.i).unwrap_or("")
+    }
+
+    /// Skips past the next `byte`, or to the end.
+    #[inline]
+    pub(crate) fn skip_past(&mut self, byte: u8) {
+        let rest = self.s.as_bytes().get(self.i..).unwrap_or_default();
+        self.i += rest
+            .iter()
+            .position(|&c| c == byte)
+            .map_or(rest.len(), |at| at + 1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +157,7 @@ mod tests {
             ";;=;",
         ] {
             assert_eq!(trim_ows(s), s.trim_matches([' ', '\t']), "{s:?}");
+            assert_eq!(trim_end_ows(s), s.trim_end_matches([' ', '\t']), "{s:?}");
             for byte in [b',', b';', b'='] {
                 let c = char::from(byte);
                 assert_eq!(

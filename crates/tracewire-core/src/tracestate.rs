@@ -36,7 +36,7 @@ use std::borrow::Cow;
 use opentelemetry::trace::TraceState;
 
 use crate::chars;
-use crate::ows::{SplitByte, find_byte, split_once_byte, trim_ows};
+use crate::ows::{Cursor, SplitByte, find_byte, split_once_byte, trim_end_ows};
 
 /// Header name.
 pub const TRACESTATE: &str = "tracestate";
@@ -183,13 +183,36 @@ fn scan<'a>(
     let mut len = 0;
     let mut otel_mask = 0u32;
     for line in lines {
-        for member in SplitByte::new(line, b',') {
-            let member = trim_ows(member);
-            if member.is_empty() {
-                continue;
+        // one pass per line: `OWS [key "=" value] OWS` between commas, where a value
+        // keeps its leading spaces and loses its trailing OWS
+        let mut cursor = Cursor::new(line);
+        loop {
+            cursor.skip_ows();
+            match cursor.peek() {
+                None => break,
+                Some(b',') => {
+                    cursor.eat(b',');
+                    continue;
+                }
+                Some(_) => {}
             }
-            let (key, value) = split_once_byte(member, b'=')?;
-            if !is_valid_key(key) || !is_valid_value(value) {
+            let key = cursor.take(chars::TS_KEY);
+            if !cursor.eat(b'=') {
+                return None;
+            }
+            let value = trim_end_ows(cursor.take(chars::TS_VALUE));
+            cursor.skip_ows();
+            if !cursor.eat(b',') && cursor.peek().is_some() {
+                return None;
+            }
+            if !key
+                .as_bytes()
+                .first()
+                .is_some_and(|&b| chars::is(b, chars::TS_KEY_START))
+                || key.len() > MAX_KEY_LEN
+                || value.is_empty()
+                || value.len() > MAX_VALUE_LEN
+            {
                 return None;
             }
             *members.get_mut(len)? = (key, value);
@@ -426,6 +449,79 @@ mod tests {
             out.len() >= TRUNCATE_AT - 16,
             "row 42: forward as much as fits"
         );
+    }
+
+    /// The straightforward split-based parser the single-pass scanner replaced.
+    fn reference(lines: &[&str]) -> Option<(String, TraceState)> {
+        let key_ok = |key: &str| {
+            let b = key.as_bytes();
+            b.first()
+                .is_some_and(|f| f.is_ascii_lowercase() || f.is_ascii_digit())
+                && b.len() <= MAX_KEY_LEN
+                && b[1..].iter().all(|&c| {
+                    c.is_ascii_lowercase()
+                        || c.is_ascii_digit()
+                        || matches!(c, b'_' | b'-' | b'*' | b'/' | b'@')
+                })
+        };
+        let value_ok = |value: &str| {
+            let b = value.as_bytes();
+            !matches!(b.last(), Some(b' ') | None)
+                && b.len() <= MAX_VALUE_LEN
+                && b.iter()
+                    .all(|&c| (0x20..=0x7e).contains(&c) && c != b',' && c != b'=')
+        };
+        let mut members = Vec::new();
+        for line in lines {
+            for member in line.split(',') {
+                let member = member.trim_matches([' ', '\t']);
+                if member.is_empty() {
+                    continue;
+                }
+                let (key, value) = member.split_once('=')?;
+                if !key_ok(key) || !value_ok(value) || members.len() == MAX_MEMBERS {
+                    return None;
+                }
+                members.push((key, value));
+            }
+        }
+        let header = members
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let otel = TraceState::from_key_value(
+            members
+                .iter()
+                .copied()
+                .filter(|(k, v)| otel_valid_key(k) && v.len() <= 256 && !v.contains([',', '='])),
+        )
+        .unwrap_or_default();
+        (!members.is_empty()).then_some((header, otel))
+    }
+
+    #[test]
+    fn single_pass_scanner_matches_the_reference() {
+        let alphabet = ["a", "1", "@", "=", ",", " ", "\t", "A", "é"];
+        let mut inputs = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..6 {
+            last = last
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            inputs.extend(last.iter().cloned());
+        }
+        for input in &inputs {
+            let lines = [input.as_str()];
+            let got =
+                TraceStateList::parse_lines(&lines).map(|l| (l.as_str().to_owned(), l.to_otel()));
+            assert_eq!(got, reference(&lines), "{input:?}");
+            let two = [input.as_str(), "b=2 "];
+            let got =
+                TraceStateList::parse_lines(&two).map(|l| (l.as_str().to_owned(), l.to_otel()));
+            assert_eq!(got, reference(&two), "{input:?} + second line");
+        }
     }
 
     #[test]
