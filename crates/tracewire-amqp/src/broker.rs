@@ -1,0 +1,214 @@
+//! [`AmqpBroker`]: the [`Broker`] implementation.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+
+use lapin::types::ShortString;
+use lapin::{Channel, Connection};
+use tracewire_broker::{
+    Broker, CloseError, Guarantees, Message, PublishError, SubscribeError, SubscribeOptions,
+};
+
+use crate::codec::{encode, encode_short};
+use crate::connection::{Outgoing, connect, publish_confirmed};
+use crate::subscription::{AmqpDelivery, AmqpSubscription, Source, SubState, open};
+use crate::{AmqpConfig, AmqpError};
+
+/// The RabbitMQ broker: one connection, a publisher channel in confirm mode, and one
+/// channel per subscription. Clones share the connection.
+///
+/// - **publish** goes to the topic exchange with the topic as routing key and returns
+///   `Ok` only once the broker has confirmed it;
+/// - **subscribe** without a queue group binds an exclusive, auto-delete queue of its
+///   own (fan-out); with a queue group, every member consumes from one shared queue
+///   `{exchange}.{topic}.{group}` (durable when [`AmqpConfig::durable`] is set).
+///   Topics may use AMQP wildcards (`orders.*`, `orders.#`);
+/// - a lost connection is recovered by lapin (topology and consumers included);
+///   publishes in flight are retried on the new connection.
+#[derive(Clone)]
+pub struct AmqpBroker {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: AmqpConfig,
+    pub(crate) connection: Connection,
+    pub(crate) publisher: Channel,
+    pub(crate) exchange: ShortString,
+    pub(crate) dead_letter_exchange: ShortString,
+    pub(crate) closed: AtomicBool,
+    pub(crate) in_flight: AtomicUsize,
+    pub(crate) subscriptions: Mutex<Vec<Weak<SubState>>>,
+}
+
+impl Inner {
+    pub(crate) fn subscriptions(&self) -> MutexGuard<'_, Vec<Weak<SubState>>> {
+        self.subscriptions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) async fn publish(&self, out: Outgoing<'_>) -> Result<(), AmqpError> {
+        publish_confirmed(&self.publisher, &self.config, out).await
+    }
+}
+
+impl fmt::Debug for AmqpBroker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AmqpBroker")
+            .field("url", &self.inner.config.redacted_url())
+            .field("exchange", &self.inner.config.exchange)
+            .field("connected", &self.is_connected())
+            .field("closed", &self.inner.closed.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// Counts a publish in flight, for [`Broker::close`].
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::AcqRel);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl AmqpBroker {
+    /// Connects to RabbitMQ and declares the topic exchange and its dead-letter
+    /// exchange (both durable).
+    ///
+    /// Cancel-safety: dropping the future abandons the connection attempt.
+    ///
+    /// # Errors
+    ///
+    /// [`AmqpError::Config`] for bad settings, [`AmqpError::TimedOut`] after
+    /// [`AmqpConfig::connect_timeout`], [`AmqpError::Amqp`] when the server refuses.
+    pub async fn connect(config: AmqpConfig) -> Result<Self, AmqpError> {
+        let link = connect(&config).await?;
+        let exchange = encode_short("exchange", &config.exchange)?;
+        let dead_letter_exchange = encode_short("exchange", &config.dead_letter_exchange())?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                connection: link.connection,
+                publisher: link.publisher,
+                exchange,
+                dead_letter_exchange,
+                closed: AtomicBool::new(false),
+                in_flight: AtomicUsize::new(0),
+                subscriptions: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// [`connect`](Self::connect) with [`AmqpConfig::from_env`].
+    ///
+    /// Cancel-safety: as [`connect`](Self::connect).
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    pub async fn from_env() -> Result<Self, AmqpError> {
+        Self::connect(AmqpConfig::from_env()).await
+    }
+
+    /// The settings this broker was built with.
+    pub fn config(&self) -> &AmqpConfig {
+        &self.inner.config
+    }
+
+    /// Whether the connection is up right now (`false` while reconnecting or closed).
+    pub fn is_connected(&self) -> bool {
+        self.inner.connection.status().connected()
+    }
+
+    /// Subscribes to dead letters whose original topic matches `pattern` (AMQP
+    /// wildcards allowed: `#` for all). They carry the reason in the headers
+    /// `tracewire-dlq-error`, `tracewire-dlq-error-kind`, `tracewire-dlq-attempts` and
+    /// `tracewire-dlq-original-topic` (or RabbitMQ's `x-death`, where the server
+    /// dead-lettered on its own).
+    ///
+    /// Cancel-safety: dropping the future before it completes leaves no consumer (the
+    /// half-made channel is closed).
+    ///
+    /// # Errors
+    ///
+    /// As [`Broker::subscribe`].
+    pub async fn subscribe_dead_letters(
+        &self,
+        pattern: &str,
+        options: SubscribeOptions,
+    ) -> Result<AmqpSubscription, SubscribeError> {
+        open(&self.inner, Source::DeadLetters, pattern, options).await
+    }
+}
+
+impl Broker for AmqpBroker {
+    type Subscription = AmqpSubscription;
+    type Delivery = AmqpDelivery;
+
+    fn system(&self) -> &'static str {
+        "rabbitmq"
+    }
+
+    fn guarantees(&self) -> Guarantees {
+        Guarantees::NONE
+            .with_durable(self.inner.config.durable)
+            .with_ordered(true)
+            .with_at_least_once(true)
+            .with_queue_groups(true)
+            .with_headers(true)
+    }
+
+    /// Publishes to the topic exchange; `Ok` once the broker confirmed the message.
+    /// A nack is [`AmqpError::Nacked`], a field AMQP cannot carry is
+    /// [`AmqpError::Encode`] (both inside [`PublishError::Backend`]).
+    async fn publish(&self, msg: Message) -> Result<(), PublishError> {
+        if msg.topic.is_empty() {
+            return Err(PublishError::InvalidTopic(msg.topic));
+        }
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(PublishError::Closed);
+        }
+        let _in_flight = InFlight::enter(&inner.in_flight);
+        let (routing_key, properties) = match encode(&msg, inner.config.durable) {
+            Ok(encoded) => encoded,
+            Err(_) if msg.topic.len() > 255 => return Err(PublishError::InvalidTopic(msg.topic)),
+            Err(err) => return Err(err.into()),
+        };
+        let out = Outgoing {
+            exchange: inner.exchange.clone(),
+            routing_key,
+            payload: &msg.payload,
+            properties,
+        };
+        inner.publish(out).await.map_err(PublishError::from)
+    }
+
+    async fn subscribe(
+        &self,
+        topic: &str,
+        options: SubscribeOptions,
+    ) -> Result<AmqpSubscription, SubscribeError> {
+        open(&self.inner, Source::Topics, topic, options).await
+    }
+
+    /// Stops publishing, waits for publishes in flight, lets every subscription take
+    /// what its queue holds (then cancels its consumer, so its `next` returns `None`
+    /// after the last message), waits until those deliveries are settled, then closes
+    /// the connection. Bounded by [`AmqpConfig::drain_timeout`].
+    async fn close(&self) -> Result<(), CloseError> {
+        crate::drain::close(&self.inner)
+            .await
+            .map_err(CloseError::from)
+    }
+}

@@ -1,0 +1,93 @@
+//! [`close`]: the graceful shutdown of [`AmqpBroker::close`](crate::AmqpBroker).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use lapin::options::{BasicCancelOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use tokio::time::Instant;
+
+use crate::AmqpError;
+use crate::broker::Inner;
+use crate::error::timed;
+use crate::subscription::SubState;
+
+const POLL: Duration = Duration::from_millis(20);
+
+/// Waits until `done` holds, or fails at `deadline`.
+async fn until(deadline: Instant, mut done: impl FnMut() -> bool) -> Result<(), ()> {
+    while !done() {
+        if Instant::now() >= deadline {
+            return Err(());
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    Ok(())
+}
+
+/// Stops publishing, drains every subscription, closes the connection.
+pub(crate) async fn close(inner: &Inner) -> Result<(), AmqpError> {
+    inner.closed.store(true, Ordering::Release);
+    let timeout = inner.config.drain_timeout;
+    let deadline = Instant::now() + timeout;
+    let drained = drain(inner, deadline).await;
+    let op = inner.config.operation_timeout;
+    let status = inner.connection.status();
+    if !status.closed() && !status.closing() {
+        timed(
+            "connection.close",
+            op,
+            inner.connection.close(200, "closed".into()),
+        )
+        .await?;
+    }
+    drained.map_err(|()| AmqpError::timed_out("drain", timeout))
+}
+
+async fn drain(inner: &Inner, deadline: Instant) -> Result<(), ()> {
+    until(deadline, || inner.in_flight.load(Ordering::Acquire) == 0).await?;
+    let subs: Vec<Arc<SubState>> = inner
+        .subscriptions()
+        .iter()
+        .filter_map(std::sync::Weak::upgrade)
+        .collect();
+    let op = inner.config.operation_timeout;
+    // A channel of its own for the passive declares: a failed one closes its channel.
+    let probe = timed("channel.open", op, inner.connection.create_channel())
+        .await
+        .map_err(drop)?;
+    for sub in &subs {
+        if sub.finished.load(Ordering::Acquire) {
+            continue;
+        }
+        // Let the consumer take every ready message, then stop it: its stream yields
+        // what the client already holds, then ends.
+        loop {
+            let passive = QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            };
+            let declare = probe.queue_declare(sub.queue.clone(), passive, FieldTable::default());
+            match timed("queue.declare", op, declare).await {
+                Ok(queue) if queue.message_count() > 0 => {}
+                _ => break,
+            }
+            if Instant::now() >= deadline {
+                return Err(());
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        let cancel = sub
+            .channel
+            .basic_cancel(sub.consumer_tag.clone(), BasicCancelOptions::default());
+        let _ = timed("basic.cancel", op, cancel).await;
+    }
+    let _ = probe.close(200, "drained".into()).await;
+    until(deadline, || {
+        subs.iter().all(|s| {
+            s.finished.load(Ordering::Acquire) && s.outstanding.load(Ordering::Acquire) == 0
+        })
+    })
+    .await
+}

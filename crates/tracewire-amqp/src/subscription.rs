@@ -1,0 +1,306 @@
+//! [`AmqpSubscription`]: one channel, one queue, one consumer.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use lapin::options::{BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{Channel, Consumer};
+use tracewire_broker::{Overflow, SubscribeError, SubscribeOptions, Subscription};
+
+use crate::broker::Inner;
+use crate::codec::decode;
+use crate::dead_letter;
+use crate::error::timed;
+
+pub use crate::delivery::AmqpDelivery;
+
+/// Which exchange a subscription binds to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    Topics,
+    DeadLetters,
+}
+
+/// What the broker needs to drain a subscription on close.
+#[derive(Debug)]
+pub(crate) struct SubState {
+    pub(crate) channel: Channel,
+    pub(crate) queue: ShortString,
+    pub(crate) consumer_tag: ShortString,
+    /// Deliveries handed out and not yet settled.
+    pub(crate) outstanding: AtomicUsize,
+    /// The consumer stream ended, or the subscription was dropped.
+    pub(crate) finished: AtomicBool,
+}
+
+/// A subscription: an AMQP queue bound to the exchange with the topic, consumed on a
+/// channel of its own with `basic.qos` = capacity (default [`prefetch`]). Dropping it
+/// closes the channel: unsettled messages go back to the queue, and a fan-out queue is
+/// deleted.
+///
+/// Messages that cannot be decoded (a trace header that is not a string, an
+/// unsupported content encoding) are never handed out: they are dead-lettered with the
+/// reason and the subscription goes on with the next message.
+///
+/// [`prefetch`]: crate::AmqpConfig::prefetch
+pub struct AmqpSubscription {
+    topic: String,
+    group: Option<String>,
+    consumer: Consumer,
+    state: Arc<SubState>,
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for AmqpSubscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AmqpSubscription")
+            .field("topic", &self.topic)
+            .field("group", &self.group)
+            .field("queue", &self.state.queue)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AmqpSubscription {
+    /// The AMQP queue this subscription consumes from.
+    pub fn queue(&self) -> &str {
+        self.state.queue.as_str()
+    }
+
+    /// The queue group, if any.
+    pub fn queue_group(&self) -> Option<&str> {
+        self.group.as_deref()
+    }
+}
+
+/// Declares, binds and consumes; closes the channel again if a step fails.
+pub(crate) async fn open(
+    inner: &Arc<Inner>,
+    source: Source,
+    topic: &str,
+    options: SubscribeOptions,
+) -> Result<AmqpSubscription, SubscribeError> {
+    if topic.is_empty() || topic.len() > 255 {
+        return Err(SubscribeError::InvalidTopic(topic.to_owned()));
+    }
+    if inner.closed.load(Ordering::Acquire) {
+        return Err(SubscribeError::Closed);
+    }
+    let capacity = options.capacity.map_or(inner.config.prefetch, |c| {
+        u16::try_from(c).unwrap_or(u16::MAX).max(1)
+    });
+    let mut args = FieldTable::default();
+    let exchange = match source {
+        Source::Topics => {
+            let dlx = AMQPValue::LongString(LongString::from(inner.dead_letter_exchange.as_str()));
+            args.insert("x-dead-letter-exchange".into(), dlx);
+            inner.exchange.clone()
+        }
+        Source::DeadLetters => inner.dead_letter_exchange.clone(),
+    };
+    let overflow = match options.overflow {
+        Overflow::Backpressure => None,
+        Overflow::DropOldest => Some("drop-head"),
+        Overflow::Error => Some("reject-publish"),
+        _ => return Err(SubscribeError::Unsupported("overflow policy")),
+    };
+    if let Some(policy) = overflow {
+        args.insert(
+            "x-max-length".into(),
+            AMQPValue::LongInt(i32::from(capacity)),
+        );
+        args.insert("x-overflow".into(), AMQPValue::LongString(policy.into()));
+    }
+    let (name, declare) = queue_for(inner, source, topic, options.queue_group.as_deref());
+    let queue =
+        ShortString::try_new(name).map_err(|_| SubscribeError::InvalidTopic(topic.to_owned()))?;
+    let topic_key =
+        ShortString::try_new(topic).map_err(|_| SubscribeError::InvalidTopic(topic.to_owned()))?;
+    let op = inner.config.operation_timeout;
+    let channel = timed("channel.open", op, inner.connection.create_channel()).await?;
+    let steps = async {
+        timed(
+            "basic.qos",
+            op,
+            channel.basic_qos(capacity, BasicQosOptions::default()),
+        )
+        .await?;
+        timed(
+            "queue.declare",
+            op,
+            channel.queue_declare(queue.clone(), declare, args),
+        )
+        .await?;
+        let bind = channel.queue_bind(
+            queue.clone(),
+            exchange,
+            topic_key,
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        );
+        timed("queue.bind", op, bind).await?;
+        let consume = channel.basic_consume(
+            queue.clone(),
+            ShortString::from(""),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        );
+        timed("basic.consume", op, consume).await
+    };
+    let consumer = match steps.await {
+        Ok(consumer) => consumer,
+        Err(err) => {
+            close_channel(channel);
+            return Err(err.into());
+        }
+    };
+    let state = Arc::new(SubState {
+        channel,
+        queue,
+        consumer_tag: consumer.tag(),
+        outstanding: AtomicUsize::new(0),
+        finished: AtomicBool::new(false),
+    });
+    let mut subs = inner.subscriptions();
+    subs.retain(|s| s.strong_count() > 0);
+    subs.push(Arc::downgrade(&state));
+    drop(subs);
+    Ok(AmqpSubscription {
+        topic: topic.to_owned(),
+        group: options.queue_group,
+        consumer,
+        state,
+        inner: Arc::clone(inner),
+    })
+}
+
+/// The queue name and declare options. Names are chosen here rather than by the
+/// server, so that lapin's recovery redeclares the very queue its consumer uses.
+fn queue_for(
+    inner: &Inner,
+    source: Source,
+    topic: &str,
+    group: Option<&str>,
+) -> (String, QueueDeclareOptions) {
+    let exchange = match source {
+        Source::Topics => inner.exchange.as_str(),
+        Source::DeadLetters => inner.dead_letter_exchange.as_str(),
+    };
+    match group {
+        Some(group) => {
+            let durable = inner.config.durable;
+            let options = QueueDeclareOptions {
+                durable,
+                auto_delete: !durable,
+                ..QueueDeclareOptions::default()
+            };
+            (format!("{exchange}.{topic}.{group}"), options)
+        }
+        None => {
+            let options = QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            };
+            // Reply inboxes are queues of the same name, so a plain AMQP client can
+            // answer through the default exchange with `routing_key = reply_to`.
+            let name = if topic.starts_with(tracewire_broker::trace::REPLY_TOPIC_PREFIX) {
+                topic.to_owned()
+            } else {
+                format!("{exchange}.{topic}.{}", uuid::Uuid::new_v4().simple())
+            };
+            (name, options)
+        }
+    }
+}
+
+fn close_channel(channel: Channel) {
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        handle.spawn(async move {
+            let _ = channel.close(200, "unsubscribed".into()).await;
+        });
+    }
+}
+
+impl Subscription for AmqpSubscription {
+    type Delivery = AmqpDelivery;
+
+    /// The next decodable message. While the connection is being recovered it waits
+    /// (up to [`reconnect_timeout`](crate::AmqpConfig::reconnect_timeout), then ends).
+    ///
+    /// Cancel-safety: cancel-safe; dead-lettering an undecodable message runs in a task
+    /// of its own.
+    async fn next(&mut self) -> Option<AmqpDelivery> {
+        loop {
+            let delivery = match self.consumer.next().await {
+                None => break,
+                Some(Ok(delivery)) => delivery,
+                Some(Err(error)) => {
+                    let wait = self.state.channel.wait_for_recovery(error);
+                    match tokio::time::timeout(self.inner.config.reconnect_timeout, wait).await {
+                        Ok(Ok(())) => continue,
+                        _ => break,
+                    }
+                }
+            };
+            let lapin::message::Delivery {
+                routing_key,
+                redelivered,
+                properties,
+                data,
+                acker,
+                ..
+            } = delivery;
+            let payload = Bytes::from(data);
+            match decode(
+                routing_key.as_str(),
+                redelivered,
+                &properties,
+                payload.clone(),
+            ) {
+                Ok(message) => {
+                    return Some(AmqpDelivery::new(
+                        message,
+                        properties,
+                        acker,
+                        Arc::clone(&self.state),
+                        Arc::clone(&self.inner),
+                    ));
+                }
+                Err(reason) => {
+                    tracing::warn!(topic = %routing_key, %reason, "dead-lettering an undecodable message");
+                    let undecodable = dead_letter::Undecodable {
+                        topic: routing_key.to_string(),
+                        properties,
+                        payload,
+                        acker,
+                        reason: reason.to_string(),
+                    };
+                    tokio::spawn(dead_letter::undecodable(
+                        Arc::clone(&self.inner),
+                        undecodable,
+                    ));
+                }
+            }
+        }
+        self.state.finished.store(true, Ordering::Release);
+        None
+    }
+
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+}
+
+impl Drop for AmqpSubscription {
+    fn drop(&mut self) {
+        self.state.finished.store(true, Ordering::Release);
+        if !self.inner.closed.load(Ordering::Acquire) {
+            close_channel(self.state.channel.clone());
+        }
+    }
+}
