@@ -57,8 +57,8 @@ use crate::{Handler, WireMessage, WsConfig, WsSender};
 #[derive(Debug)]
 pub struct Session<H> {
     handler: Arc<H>,
-    config: WsConfig,
-    telemetry: Telemetry,
+    pub(crate) config: WsConfig,
+    pub(crate) telemetry: Telemetry,
 }
 
 impl<H> Clone for Session<H> {
@@ -144,9 +144,23 @@ impl<H: Handler> Session<H> {
         M: WireMessage,
         E: std::error::Error + Send + Sync + 'static,
     {
+        let conn_cx = meta.start_span(&self.telemetry.tracer);
+        self.start_in(socket, conn_cx)
+    }
+
+    /// [`start`](Self::start) with the connection span already open in `conn_cx`.
+    pub(crate) fn start_in<S, M, E>(
+        &self,
+        socket: S,
+        conn_cx: opentelemetry::Context,
+    ) -> (WsSender, impl Future<Output = CloseInfo> + Send + 'static)
+    where
+        S: Sink<M> + Stream<Item = Result<M, E>> + Send + Unpin + 'static,
+        M: WireMessage,
+        E: std::error::Error + Send + Sync + 'static,
+    {
         let (tx, rx) = mpsc::channel(self.config.send_queue);
         let sender = WsSender::new(tx, self.telemetry.clone(), self.config.max_message_size);
-        let conn_cx = meta.start_span(&self.telemetry.tracer);
         let driver = run::Driver {
             handler: Arc::clone(&self.handler),
             config: self.config.clone(),
