@@ -1,0 +1,145 @@
+//! The order service of the tracewire reference system.
+//!
+//! - `POST /orders` (validated: 400 for bad JSON, 422 with every invalid field), then a
+//!   gRPC `CheckInventory` call, a stock hold through asynchronous request/response on
+//!   the broker (`inventory.reserve`), and `order.created` published;
+//! - `GET /orders/{id}`;
+//! - consumes `payment.completed`, `payment.failed`, `inventory.reserved` and
+//!   `inventory.released` to move each order through its states ([`lifecycle`]),
+//!   publishing `order.cancelled` when a payment fails; idempotent per message;
+//! - streams an order's status changes ([`Order::updates`]; served over WebSocket by
+//!   the process).
+//!
+//! State lives in SQLite ([`store`]), so a restarted service keeps its orders.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use opentelemetry_sdk::trace::SdkTracerProvider;
+//! use tracewire_broker::memory::MemoryBroker;
+//! use tracewire_core::TracewirePropagator;
+//! use tracewire_order_service::{InventoryClient, Order, app, start_messaging, store};
+//! use tracewire_service_kit::Telemetry;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let telemetry = Telemetry::new("order", SdkTracerProvider::builder().build(),
+//!     Arc::new(TracewirePropagator::default()));
+//! let inventory = InventoryClient::connect_lazy("http://127.0.0.1:50051", &telemetry)?;
+//! let broker = telemetry.broker(MemoryBroker::new());
+//! let order = Order::new(store::open("memory").await?, telemetry, inventory, broker).await?;
+//! let _router = app(order.clone());
+//! let consumers = start_messaging(order).await?;
+//! consumers.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod http;
+mod inventory;
+pub mod lifecycle;
+mod messaging;
+mod place;
+pub mod store;
+mod updates;
+
+use std::time::Duration;
+
+use axum::Router;
+use sqlx::SqlitePool;
+use tokio::sync::broadcast;
+use tracewire_broker::events::EventBus;
+use tracewire_broker::request_reply::Requester;
+use tracewire_broker::{Broker, SubscribeError};
+use tracewire_contracts::topics;
+use tracewire_service_kit::Telemetry;
+
+pub use inventory::InventoryClient;
+pub use messaging::{Messaging, start_messaging};
+pub use store::StoreError;
+pub use updates::Update;
+
+/// The CloudEvents `source` of order's events (and its consumer group).
+pub const SOURCE: &str = "/services/order";
+
+/// How long `POST /orders` waits for inventory to answer a stock hold.
+pub const RESERVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The order service's state. Cheap to clone.
+#[derive(Debug)]
+pub struct Order<B: Broker> {
+    pool: SqlitePool,
+    telemetry: Telemetry,
+    inventory: InventoryClient,
+    requester: Requester<B>,
+    bus: EventBus<B>,
+    updates: broadcast::Sender<Update>,
+}
+
+impl<B: Broker> Clone for Order<B> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            telemetry: self.telemetry.clone(),
+            inventory: self.inventory.clone(),
+            requester: self.requester.clone(),
+            bus: self.bus.clone(),
+            updates: self.updates.clone(),
+        }
+    }
+}
+
+impl<B: Broker> Order<B> {
+    /// The service on `pool` (opened with [`store::open`]), calling `inventory` over
+    /// gRPC and using `broker` (already traced with order's telemetry).
+    ///
+    /// Cancel-safety: dropping the future leaves no subscription.
+    pub async fn new(
+        pool: SqlitePool,
+        telemetry: Telemetry,
+        inventory: InventoryClient,
+        broker: B,
+    ) -> Result<Self, SubscribeError> {
+        let requester = Requester::new(broker.clone()).await?;
+        let bus = telemetry
+            .events(broker, SOURCE)
+            .with_dead_letter(topics::DEAD_LETTER, 5);
+        let (updates, _) = broadcast::channel(1024);
+        Ok(Self {
+            pool,
+            telemetry,
+            inventory,
+            requester,
+            bus,
+            updates,
+        })
+    }
+
+    /// Every status change from now on, with the context it happened in.
+    pub fn updates(&self) -> broadcast::Receiver<Update> {
+        self.updates.subscribe()
+    }
+
+    /// The order `id`, if it exists.
+    ///
+    /// Cancel-safety: cancel-safe (a read).
+    pub async fn find(&self, id: &str) -> Result<Option<tracewire_contracts::Order>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        store::find(&mut conn, id).await
+    }
+
+    fn announce(&self, update: tracewire_contracts::OrderUpdate) {
+        // Nobody listening is fine.
+        let _ = self.updates.send(Update {
+            update,
+            cx: opentelemetry::Context::current(),
+        });
+    }
+}
+
+/// The order service's HTTP routes, traced: `POST /orders`, `GET /orders/{id}` and
+/// the WebSocket `GET /orders/{id}/events`.
+pub fn app<B: Broker>(order: Order<B>) -> Router {
+    let layer = order.telemetry.http_layer();
+    http::routes(order).layer(layer)
+}
