@@ -78,9 +78,21 @@ pub(super) async fn queue_groups<B: Broker>(broker: B) {
         publish(&broker, "conf.queue", i.to_string(), "queue_groups").await;
     }
     let mut seen = HashSet::new();
-    for i in 0..10 {
-        let sub = if i % 2 == 0 { &mut a } else { &mut b };
-        let msg = recv(sub, "queue_groups").await;
+    for _ in 0..10 {
+        // Members may get uneven shares (NATS picks a member at random, a JetStream
+        // pull batch may go to one member): take from whichever delivers. `next` is
+        // cancel-safe, so the losing branch loses nothing.
+        let (mut from_a, mut from_b) = (std::pin::pin!(a.next()), std::pin::pin!(b.next()));
+        let either = std::future::poll_fn(|cx| match from_a.as_mut().poll(cx) {
+            std::task::Poll::Ready(d) => std::task::Poll::Ready(d),
+            std::task::Poll::Pending => from_b.as_mut().poll(cx),
+        });
+        let d = tokio::time::timeout(WAIT, either)
+            .await
+            .expect("queue_groups: nothing delivered within WAIT")
+            .expect("queue_groups: subscription ended");
+        let msg = d.message().clone();
+        d.ack().await.expect("queue_groups: ack");
         assert!(
             seen.insert(msg.id),
             "queue_groups: a message was delivered twice"
