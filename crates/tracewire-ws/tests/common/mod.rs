@@ -52,11 +52,15 @@ pub(crate) async fn next_envelope(socket: &mut RawSocket) -> Envelope {
     }
 }
 
-/// The close frame a raw client receives next.
+/// The close frame a raw client receives next; then reads on until the stream ends,
+/// which lets tungstenite send its close reply (the server waits for it).
 pub(crate) async fn next_close(socket: &mut RawSocket) -> (u16, String) {
     loop {
         match socket.next().await {
-            Some(Ok(Message::Close(Some(f)))) => return (f.code.into(), f.reason.to_string()),
+            Some(Ok(Message::Close(Some(f)))) => {
+                while socket.next().await.is_some() {}
+                return (f.code.into(), f.reason.to_string());
+            }
             Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => continue,
             other => panic!("expected a close frame, got {other:?}"),
         }
