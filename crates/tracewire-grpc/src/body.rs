@@ -169,11 +169,11 @@ where
         task_cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
-        if let Some(cancel) = this.cancel.as_ref() {
-            if cancel.poll_cancelled(task_cx) {
-                this.cancel.take();
-                return Poll::Ready(Some(Err(CancelSignal::error())));
-            }
+        if let Some(cancel) = this.cancel.as_ref()
+            && cancel.poll_cancelled(task_cx)
+        {
+            this.cancel.take();
+            return Poll::Ready(Some(Err(CancelSignal::error())));
         }
         let polled = {
             let _attached = this.attach.then(|| this.cx.clone().attach());

@@ -78,6 +78,10 @@ mod tests {
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         assert!(signal.poll_cancelled(&cx));
         signal.cancel();
-        assert_eq!(count.0.load(Ordering::SeqCst), 1, "nothing registered any more");
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "nothing registered any more"
+        );
     }
 }

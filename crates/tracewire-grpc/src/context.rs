@@ -72,7 +72,11 @@ impl RpcContext {
     /// Wraps an inbound message stream (`tonic::Streaming<T>` or any stream of
     /// `Result<T, E>`) so that every message comes with its own [`MessageSpan`], a child
     /// of the call's span named `name`.
-    pub fn trace_messages<S>(&self, stream: S, name: impl Into<Cow<'static, str>>) -> TracedMessages<S> {
+    pub fn trace_messages<S>(
+        &self,
+        stream: S,
+        name: impl Into<Cow<'static, str>>,
+    ) -> TracedMessages<S> {
         TracedMessages::new(stream, self.clone(), name.into())
     }
 

@@ -89,7 +89,12 @@ impl FrameCounter {
     }
 
     fn current_len(&self) -> u32 {
-        u32::from_be_bytes([self.header[1], self.header[2], self.header[3], self.header[4]])
+        u32::from_be_bytes([
+            self.header[1],
+            self.header[2],
+            self.header[3],
+            self.header[4],
+        ])
     }
 }
 
@@ -120,9 +125,27 @@ mod tests {
         body.extend(frame(false, b""));
         let (seen, idle) = count(&[&body]);
         assert_eq!(seen.len(), 3);
-        assert_eq!(seen[0], MessageFrame { compressed: false, len: 5 });
-        assert_eq!(seen[1], MessageFrame { compressed: true, len: 2 });
-        assert_eq!(seen[2], MessageFrame { compressed: false, len: 0 });
+        assert_eq!(
+            seen[0],
+            MessageFrame {
+                compressed: false,
+                len: 5
+            }
+        );
+        assert_eq!(
+            seen[1],
+            MessageFrame {
+                compressed: true,
+                len: 2
+            }
+        );
+        assert_eq!(
+            seen[2],
+            MessageFrame {
+                compressed: false,
+                len: 0
+            }
+        );
         assert!(idle);
     }
 

@@ -111,7 +111,10 @@ impl PropagateInterceptor {
 }
 
 impl tonic::service::Interceptor for PropagateInterceptor {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         let cx = request
             .extensions()
             .get::<Context>()

@@ -153,7 +153,11 @@ impl Drop for RpcSpan {
 
 /// Sets `rpc.method` on a SERVER span; for an unrecognised method, `_OTHER` (on the
 /// span and in the metric attributes) and the original in `rpc.method_original`.
-fn server_method(span: &opentelemetry::trace::SpanRef<'_>, attrs: &mut [KeyValue], unrecognised: bool) {
+fn server_method(
+    span: &opentelemetry::trace::SpanRef<'_>,
+    attrs: &mut [KeyValue],
+    unrecognised: bool,
+) {
     for kv in attrs.iter_mut() {
         if kv.key.as_str() != semconv::RPC_METHOD {
             continue;

@@ -204,8 +204,16 @@ mod tests {
     fn every_code_has_its_name_and_error_mapping() {
         for (code, name, server, client) in table() {
             assert_eq!(code_name(code), name);
-            assert_eq!(is_error(Side::Server, code), server, "server side of {name}");
-            assert_eq!(is_error(Side::Client, code), client, "client side of {name}");
+            assert_eq!(
+                is_error(Side::Server, code),
+                server,
+                "server side of {name}"
+            );
+            assert_eq!(
+                is_error(Side::Client, code),
+                client,
+                "client side of {name}"
+            );
         }
     }
 
@@ -236,16 +244,25 @@ mod tests {
             Some((Code::InvalidArgument, "id is empty%ZZ".to_owned()))
         );
         headers.insert("grpc-status", "banana".parse().unwrap());
-        assert_eq!(status_from_headers(&headers).map(|s| s.0), Some(Code::Unknown));
+        assert_eq!(
+            status_from_headers(&headers).map(|s| s.0),
+            Some(Code::Unknown)
+        );
     }
 
     #[test]
     fn errors_map_through_their_source_chain() {
-        assert_eq!(code_of_error(&Status::unavailable("down")), Code::Unavailable);
+        assert_eq!(
+            code_of_error(&Status::unavailable("down")),
+            Code::Unavailable
+        );
         assert_eq!(code_of_error(&TimeoutExpired(())), Code::DeadlineExceeded);
         let wrapped = Wrapper(Box::new(Status::data_loss("torn")));
         assert_eq!(code_of_error(&wrapped), Code::DataLoss);
-        assert_eq!(code_of_error(&std::io::Error::other("plain")), Code::Unknown);
+        assert_eq!(
+            code_of_error(&std::io::Error::other("plain")),
+            Code::Unknown
+        );
         let reset = Wrapper(Box::new(h2::Error::from(h2::Reason::CANCEL)));
         assert_eq!(code_of_error(&reset), Code::Cancelled);
         let calm = h2::Error::from(h2::Reason::ENHANCE_YOUR_CALM);

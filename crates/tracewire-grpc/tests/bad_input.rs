@@ -59,23 +59,38 @@ async fn demo() -> Fixture {
 async fn an_undecodable_message_is_invalid_argument() {
     let fixture = demo().await;
     // Field 1 claims 5 bytes and brings 2.
-    let mut grpc = tonic::client::Grpc::new(traced_channel(&fixture, w3c(), endpoint(&fixture)).await);
+    let mut grpc =
+        tonic::client::Grpc::new(traced_channel(&fixture, w3c(), endpoint(&fixture)).await);
     grpc.ready().await.unwrap();
     let path = http::uri::PathAndQuery::from_static("/tracewire.demo.v1.StreamService/Process");
     let status = grpc
-        .unary(tonic::Request::new(vec![0x0a, 0x05, b'a', b'b']), path, RawCodec)
+        .unary(
+            tonic::Request::new(vec![0x0a, 0x05, b'a', b'b']),
+            path,
+            RawCodec,
+        )
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(status.message().starts_with("malformed message"), "{}", status.message());
+    assert!(
+        status.message().starts_with("malformed message"),
+        "{}",
+        status.message()
+    );
 
     let spans = spans(&fixture.capture, 2).await;
     let server_span = find(&spans, UNARY, SpanKind::Server);
     let client_span = find(&spans, UNARY, SpanKind::Client);
     for span in [server_span, client_span] {
-        assert_eq!(attr_str(span, "rpc.response.status_code").as_deref(), Some("INVALID_ARGUMENT"));
+        assert_eq!(
+            attr_str(span, "rpc.response.status_code").as_deref(),
+            Some("INVALID_ARGUMENT")
+        );
     }
-    assert!(!is_error(server_span), "the caller's fault, not the server's");
+    assert!(
+        !is_error(server_span),
+        "the caller's fault, not the server's"
+    );
     assert!(is_error(client_span));
 }
 
@@ -88,8 +103,19 @@ async fn an_empty_id_is_invalid_argument_unary_and_mid_stream() {
     assert_eq!(status.message(), "request 1: `id` must not be empty");
 
     fixture.capture.clear();
-    let outbound = tokio_stream::iter([request("a", "x"), request("b", "y"), request("", "z"), request("d", "w")]);
-    let replies: Vec<_> = client.process_stream(outbound).await.unwrap().into_inner().collect().await;
+    let outbound = tokio_stream::iter([
+        request("a", "x"),
+        request("b", "y"),
+        request("", "z"),
+        request("d", "w"),
+    ]);
+    let replies: Vec<_> = client
+        .process_stream(outbound)
+        .await
+        .unwrap()
+        .into_inner()
+        .collect()
+        .await;
     assert_eq!(replies.len(), 3, "two answers, then the status");
     assert_eq!(replies[1].as_ref().unwrap().result, "Y");
     let status = replies[2].as_ref().unwrap_err();
@@ -98,10 +124,19 @@ async fn an_empty_id_is_invalid_argument_unary_and_mid_stream() {
 
     let spans = spans(&fixture.capture, 5).await;
     let server_span = find(&spans, STREAM, SpanKind::Server);
-    assert_eq!(attr_str(server_span, "rpc.response.status_code").as_deref(), Some("INVALID_ARGUMENT"));
-    let failed: Vec<_> = spans.iter().filter(|s| s.name == "process message" && is_error(s)).collect();
+    assert_eq!(
+        attr_str(server_span, "rpc.response.status_code").as_deref(),
+        Some("INVALID_ARGUMENT")
+    );
+    let failed: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "process message" && is_error(s))
+        .collect();
     assert_eq!(failed.len(), 1, "{}", fixture.capture.tree());
-    assert_eq!(attr_str(failed[0], "error.type").as_deref(), Some("INVALID_ARGUMENT"));
+    assert_eq!(
+        attr_str(failed[0], "error.type").as_deref(),
+        Some("INVALID_ARGUMENT")
+    );
 }
 
 #[tokio::test]
@@ -115,7 +150,8 @@ async fn oversized_metadata_is_refused_and_the_server_keeps_serving() {
     for size in [12 * 1024, 64 * 1024] {
         fixture.capture.clear();
         let mut req = tonic::Request::new(request("1", "x"));
-        req.metadata_mut().insert("x-big", "v".repeat(size).parse().unwrap());
+        req.metadata_mut()
+            .insert("x-big", "v".repeat(size).parse().unwrap());
         let outcome = tokio::time::timeout(Duration::from_secs(5), client.process(req)).await;
         let status = outcome.expect("no hang").unwrap_err();
         assert_ne!(status.code(), Code::Ok, "{size}");
@@ -131,7 +167,11 @@ async fn oversized_metadata_is_refused_and_the_server_keeps_serving() {
         );
 
         // Small metadata still works on the same channel (it reconnects if needed).
-        let reply = client.process(request("2", "ok")).await.unwrap().into_inner();
+        let reply = client
+            .process(request("2", "ok"))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(reply.result, "OK");
     }
 }

@@ -23,7 +23,7 @@ async fn rpc_spans(fixture: &Fixture, name: &str) -> Vec<SpanData> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("RPC spans did not end: {}", fixture.capture.tree());
+    unreachable!("RPC spans did not end: {}", fixture.capture.tree());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,7 +31,11 @@ async fn a_client_dropping_its_stream_cancels_both_spans() {
     let fixture = serve(w3c()).await;
     let mut client = client(&fixture, w3c()).await;
     let (tx, rx) = mpsc::channel(16);
-    let mut inbound = client.process_stream(ReceiverStream::new(rx)).await.unwrap().into_inner();
+    let mut inbound = client
+        .process_stream(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
     for i in 1..=3 {
         tx.send(request(&i.to_string(), "x")).await.unwrap();
         assert_eq!(inbound.next().await.unwrap().unwrap().sequence, i);
@@ -43,9 +47,15 @@ async fn a_client_dropping_its_stream_cancels_both_spans() {
     let spans = rpc_spans(&fixture, STREAM).await;
     let client_span = find(&spans, STREAM, SpanKind::Client);
     let server_span = find(&spans, STREAM, SpanKind::Server);
-    assert_eq!(attr_str(client_span, "rpc.response.status_code").as_deref(), Some("CANCELLED"));
+    assert_eq!(
+        attr_str(client_span, "rpc.response.status_code").as_deref(),
+        Some("CANCELLED")
+    );
     assert!(is_error(client_span), "CANCELLED fails a client call");
-    assert_eq!(attr_str(server_span, "rpc.response.status_code").as_deref(), Some("CANCELLED"));
+    assert_eq!(
+        attr_str(server_span, "rpc.response.status_code").as_deref(),
+        Some("CANCELLED")
+    );
     assert!(!is_error(server_span), "CANCELLED is not a server error");
     // The three processed messages still have their spans, under the SERVER span.
     let children = spans.iter().filter(|s| s.name == "process message").count();
@@ -62,7 +72,10 @@ async fn an_expired_deadline_is_deadline_exceeded_on_both_sides() {
     let status = client.process(req).await.unwrap_err();
     // tonic's server answers an expired `grpc-timeout` with CANCELLED; the spans say
     // what happened.
-    assert!(matches!(status.code(), tonic::Code::Cancelled | tonic::Code::DeadlineExceeded));
+    assert!(matches!(
+        status.code(),
+        tonic::Code::Cancelled | tonic::Code::DeadlineExceeded
+    ));
 
     let spans = rpc_spans(&fixture, UNARY).await;
     for kind in [SpanKind::Client, SpanKind::Server] {
@@ -84,7 +97,10 @@ async fn a_client_side_timeout_is_deadline_exceeded() {
         .unwrap()
         .timeout(Duration::from_millis(100));
     let mut client = client_with(&fixture, w3c(), endpoint).await;
-    let status = client.process(request("1", "sleep:5000")).await.unwrap_err();
+    let status = client
+        .process(request("1", "sleep:5000"))
+        .await
+        .unwrap_err();
     assert_ne!(status.code(), tonic::Code::Ok);
 
     let spans = spans(&fixture.capture, 1).await;

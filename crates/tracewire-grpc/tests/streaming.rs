@@ -12,19 +12,13 @@ use opentelemetry_sdk::trace::SpanData;
 
 const MESSAGES: usize = 1_000;
 
-fn seq_attr(span: &SpanData) -> i64 {
-    match attr(span, "rpc.message.id") {
-        Some(opentelemetry::Value::I64(i)) => i,
-        other => panic!("rpc.message.id {other:?}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_messages_one_trace_one_child_span_each() {
     let fixture = serve(w3c()).await;
     let mut client = client(&fixture, w3c()).await;
 
-    let outbound = tokio_stream::iter((1..=MESSAGES).map(|i| request(&i.to_string(), &format!("m{i}"))));
+    let outbound =
+        tokio_stream::iter((1..=MESSAGES).map(|i| request(&i.to_string(), &format!("m{i}"))));
     let mut inbound = client.process_stream(outbound).await.unwrap().into_inner();
     let mut received = 0;
     while let Some(reply) = inbound.next().await {
@@ -40,33 +34,60 @@ async fn a_thousand_messages_one_trace_one_child_span_each() {
     let client_span = find(&spans, STREAM, SpanKind::Client);
     let server_span = find(&spans, STREAM, SpanKind::Server);
     let trace_id = client_span.span_context.trace_id();
-    assert!(spans.iter().all(|s| s.span_context.trace_id() == trace_id), "one trace");
-    assert_eq!(server_span.parent_span_id, client_span.span_context.span_id());
+    assert!(
+        spans.iter().all(|s| s.span_context.trace_id() == trace_id),
+        "one trace"
+    );
+    assert_eq!(
+        server_span.parent_span_id,
+        client_span.span_context.span_id()
+    );
 
-    let per_message: Vec<&SpanData> = spans.iter().filter(|s| s.name == "process message").collect();
+    let per_message: Vec<&SpanData> = spans
+        .iter()
+        .filter(|s| s.name == "process message")
+        .collect();
     assert_eq!(per_message.len(), MESSAGES);
     let mut sequences: Vec<i64> = per_message
         .iter()
         .map(|s| {
-            assert_eq!(s.parent_span_id, server_span.span_context.span_id(), "parent of message span");
+            assert_eq!(
+                s.parent_span_id,
+                server_span.span_context.span_id(),
+                "parent of message span"
+            );
             assert_eq!(s.span_kind, SpanKind::Internal);
             // Each message span lies within the SERVER span.
             assert!(s.start_time >= server_span.start_time && s.end_time <= server_span.end_time);
-            seq_attr(s)
+            i64_attr(s, "rpc.message.id")
         })
         .collect();
     sequences.sort_unstable();
     assert_eq!(sequences, (1..=MESSAGES as i64).collect::<Vec<_>>());
 
     for span in [client_span, server_span] {
-        assert_eq!(attr_str(span, "rpc.response.status_code").as_deref(), Some("OK"));
+        assert_eq!(
+            attr_str(span, "rpc.response.status_code").as_deref(),
+            Some("OK")
+        );
         // Every message was counted; the SDK keeps 128 events per span and counts the rest.
         let total = span.events.len() + span.events.dropped_count as usize;
-        assert_eq!(total, 2 * MESSAGES, "message events of {:?}", span.span_kind);
+        assert_eq!(
+            total,
+            2 * MESSAGES,
+            "message events of {:?}",
+            span.span_kind
+        );
         let events = message_events(span);
         let (sent, recv): (Vec<_>, Vec<_>) = events.iter().partition(|(t, _)| t == "SENT");
-        assert!(sent.windows(2).all(|w| w[1].1 == w[0].1 + 1), "SENT ids count up");
-        assert!(recv.windows(2).all(|w| w[1].1 == w[0].1 + 1), "RECEIVED ids count up");
+        assert!(
+            sent.windows(2).all(|w| w[1].1 == w[0].1 + 1),
+            "SENT ids count up"
+        );
+        assert!(
+            recv.windows(2).all(|w| w[1].1 == w[0].1 + 1),
+            "RECEIVED ids count up"
+        );
     }
     // The SERVER span ended after its last message span: it lasted until the trailers.
     let last_message_end = per_message.iter().map(|s| s.end_time).max().unwrap();
@@ -75,10 +96,21 @@ async fn a_thousand_messages_one_trace_one_child_span_each() {
 
 #[tokio::test]
 async fn message_spans_are_current_while_processing() {
-    let fixture = serve_service(w3c(), tonic::transport::Server::builder(), tracewire_grpc::demo::DemoStreamService).await;
+    let fixture = serve_service(
+        w3c(),
+        tonic::transport::Server::builder(),
+        tracewire_grpc::demo::DemoStreamService,
+    )
+    .await;
     let mut client = client(&fixture, w3c()).await;
     let outbound = tokio_stream::iter((1..=3).map(|i| request(&format!("r{i}"), "x")));
-    let replies: Vec<_> = client.process_stream(outbound).await.unwrap().into_inner().collect().await;
+    let replies: Vec<_> = client
+        .process_stream(outbound)
+        .await
+        .unwrap()
+        .into_inner()
+        .collect()
+        .await;
     assert_eq!(replies.len(), 3);
     let spans = spans(&fixture.capture, 5).await;
     let server_span = find(&spans, STREAM, SpanKind::Server);

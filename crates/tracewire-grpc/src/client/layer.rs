@@ -145,7 +145,13 @@ impl GrpcClientTraceLayer {
         let cx = parent.with_span(span);
         self.propagation.inject(&cx, req.headers_mut());
         let deadline = grpc_timeout(req.headers()).and_then(|t| Instant::now().checked_add(t));
-        RpcSpan::start(cx, Side::Client, deadline, self.duration.clone(), metric_attrs)
+        RpcSpan::start(
+            cx,
+            Side::Client,
+            deadline,
+            self.duration.clone(),
+            metric_attrs,
+        )
     }
 }
 

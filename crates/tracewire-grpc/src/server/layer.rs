@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Request, Response};
+use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Histogram, MeterProvider};
 use opentelemetry::trace::{Span, SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider};
-use opentelemetry::KeyValue;
 use opentelemetry_semantic_conventions::attribute as semconv;
 use tower_layer::Layer;
 use tower_service::Service;

@@ -1,6 +1,14 @@
 //! Shared test fixtures: a loopback server with the traced layer, traced clients, and
 //! a test service whose behaviour each request chooses.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::needless_pass_by_value,
+    reason = "test fixtures: failing loudly is the point"
+)]
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -53,28 +61,51 @@ impl StreamService for TestService {
     ) -> Result<Response<Self::ProcessStreamStream>, Status> {
         let rpc = RpcContext::of(&request);
         let mut sequence = 0;
-        let out = rpc.process_each(request.into_inner(), "process message", move |req: StreamRequest, _cx| {
-            sequence += 1;
-            let seq = sequence;
-            async move {
-                if let Some(ms) = req.data.strip_prefix("sleep:") {
-                    tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+        let out = rpc.process_each(
+            request.into_inner(),
+            "process message",
+            move |req: StreamRequest, _cx| {
+                sequence += 1;
+                let seq = sequence;
+                async move {
+                    if let Some(ms) = req.data.strip_prefix("sleep:") {
+                        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+                    }
+                    respond(req, seq)
                 }
-                respond(req, seq)
-            }
-        });
+            },
+        );
         Ok(Response::new(Box::pin(out)))
     }
 
-    async fn process(&self, request: Request<StreamRequest>) -> Result<Response<StreamResponse>, Status> {
-        let metadata: Vec<String> = ["traceparent", "tracestate", "baggage", "b3", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled"]
-            .iter()
-            .filter_map(|k| request.metadata().get(*k).map(|v| format!("{k}={}", v.to_str().unwrap())))
-            .collect();
+    async fn process(
+        &self,
+        request: Request<StreamRequest>,
+    ) -> Result<Response<StreamResponse>, Status> {
+        let metadata: Vec<String> = [
+            "traceparent",
+            "tracestate",
+            "baggage",
+            "b3",
+            "x-b3-traceid",
+            "x-b3-spanid",
+            "x-b3-sampled",
+        ]
+        .iter()
+        .filter_map(|k| {
+            request
+                .metadata()
+                .get(*k)
+                .map(|v| format!("{k}={}", v.to_str().unwrap()))
+        })
+        .collect();
         let cx = RpcContext::of(&request).context().clone();
         let req = request.into_inner();
         if let Some(code) = req.data.strip_prefix("code:") {
-            return Err(Status::new(Code::from_i32(code.parse().unwrap()), "chosen failure"));
+            return Err(Status::new(
+                Code::from_i32(code.parse().unwrap()),
+                "chosen failure",
+            ));
         }
         if let Some(ms) = req.data.strip_prefix("sleep:") {
             tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
@@ -84,7 +115,11 @@ impl StreamService for TestService {
             let current = opentelemetry::Context::current();
             assert_eq!(current.span().span_context(), cx.span().span_context());
             let sc = cx.span().span_context().clone();
-            let baggage: Vec<String> = cx.baggage().iter().map(|(k, (v, _))| format!("{k}={v}")).collect();
+            let baggage: Vec<String> = cx
+                .baggage()
+                .iter()
+                .map(|(k, (v, _))| format!("{k}={v}"))
+                .collect();
             let result = format!(
                 "trace={};state={};baggage={};metadata={}",
                 sc.trace_id(),
@@ -92,7 +127,11 @@ impl StreamService for TestService {
                 baggage.join(","),
                 metadata.join("|")
             );
-            return Ok(Response::new(StreamResponse { id: req.id, result, sequence: 1 }));
+            return Ok(Response::new(StreamResponse {
+                id: req.id,
+                result,
+                sequence: 1,
+            }));
         }
         respond(req, 1).map(Response::new)
     }
@@ -124,35 +163,58 @@ pub async fn serve_with(propagator: SharedPropagator, builder: Server) -> Fixtur
 }
 
 /// Serves any `StreamService` implementation (for example the crate's demo service).
-pub async fn serve_service<S: StreamService>(propagator: SharedPropagator, builder: Server, service: S) -> Fixture {
+pub async fn serve_service<S: StreamService>(
+    propagator: SharedPropagator,
+    builder: Server,
+    service: S,
+) -> Fixture {
     let capture = SpanCapture::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let layer = GrpcServerTraceLayer::new()
         .tracer_provider(&capture.tracer_provider())
         .propagator(propagator);
-    let router = builder.layer(layer).add_service(StreamServiceServer::new(service));
+    let router = builder
+        .layer(layer)
+        .add_service(StreamServiceServer::new(service));
     let server = tokio::spawn(async move {
         router
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
             .await
             .unwrap();
     });
-    Fixture { capture, addr, server }
+    Fixture {
+        capture,
+        addr,
+        server,
+    }
 }
 
 pub type TracedClient = StreamServiceClient<GrpcClientTrace<Channel>>;
 
 pub async fn client(fixture: &Fixture, propagator: SharedPropagator) -> TracedClient {
-    client_with(fixture, propagator, Endpoint::from_shared(format!("http://{}", fixture.addr)).unwrap()).await
+    client_with(
+        fixture,
+        propagator,
+        Endpoint::from_shared(format!("http://{}", fixture.addr)).unwrap(),
+    )
+    .await
 }
 
-pub async fn client_with(fixture: &Fixture, propagator: SharedPropagator, endpoint: Endpoint) -> TracedClient {
+pub async fn client_with(
+    fixture: &Fixture,
+    propagator: SharedPropagator,
+    endpoint: Endpoint,
+) -> TracedClient {
     StreamServiceClient::new(traced_channel(fixture, propagator, endpoint).await)
 }
 
 /// A channel to the fixture under the traced client layer.
-pub async fn traced_channel(fixture: &Fixture, propagator: SharedPropagator, endpoint: Endpoint) -> GrpcClientTrace<Channel> {
+pub async fn traced_channel(
+    fixture: &Fixture,
+    propagator: SharedPropagator,
+    endpoint: Endpoint,
+) -> GrpcClientTrace<Channel> {
     let channel = endpoint.connect().await.unwrap();
     let layer = GrpcClientTraceLayer::new()
         .tracer_provider(&fixture.capture.tracer_provider())
@@ -166,18 +228,35 @@ pub fn endpoint(fixture: &Fixture) -> Endpoint {
 }
 
 pub fn request(id: &str, data: &str) -> StreamRequest {
-    StreamRequest { id: id.into(), data: data.into() }
+    StreamRequest {
+        id: id.into(),
+        data: data.into(),
+    }
 }
 
 /// The only span named `name` with kind `kind`.
 pub fn find<'a>(spans: &'a [SpanData], name: &str, kind: SpanKind) -> &'a SpanData {
-    let found: Vec<&SpanData> = spans.iter().filter(|s| s.name == name && s.span_kind == kind).collect();
-    assert_eq!(found.len(), 1, "one {kind:?} span {name:?} in {:#?}", spans.iter().map(|s| (&s.name, &s.span_kind)).collect::<Vec<_>>());
+    let found: Vec<&SpanData> = spans
+        .iter()
+        .filter(|s| s.name == name && s.span_kind == kind)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one {kind:?} span {name:?} in {:#?}",
+        spans
+            .iter()
+            .map(|s| (&s.name, &s.span_kind))
+            .collect::<Vec<_>>()
+    );
     found[0]
 }
 
 pub fn attr(span: &SpanData, key: &str) -> Option<opentelemetry::Value> {
-    span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.clone())
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.clone())
 }
 
 pub fn attr_str(span: &SpanData, key: &str) -> Option<String> {
@@ -193,13 +272,26 @@ pub async fn spans(capture: &SpanCapture, n: usize) -> Vec<SpanData> {
     capture.wait_for_spans(n, Duration::from_secs(10)).await
 }
 
+/// The integer attribute `key` of `span`.
+pub fn i64_attr(span: &SpanData, key: &str) -> i64 {
+    match attr(span, key) {
+        Some(opentelemetry::Value::I64(i)) => i,
+        other => panic!("{key} {other:?}"),
+    }
+}
+
 /// (type, id) of every `message` event of `span`.
 pub fn message_events(span: &SpanData) -> Vec<(String, i64)> {
     span.events
         .iter()
         .filter(|e| e.name == "message")
         .map(|e| {
-            let get = |k: &str| e.attributes.iter().find(|kv| kv.key.as_str() == k).map(|kv| kv.value.clone());
+            let get = |k: &str| {
+                e.attributes
+                    .iter()
+                    .find(|kv| kv.key.as_str() == k)
+                    .map(|kv| kv.value.clone())
+            };
             let kind = get("rpc.message.type").unwrap().as_str().into_owned();
             let id = match get("rpc.message.id").unwrap() {
                 opentelemetry::Value::I64(i) => i,
