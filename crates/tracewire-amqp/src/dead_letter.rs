@@ -1,7 +1,6 @@
 //! Dead-lettering: publish to `{exchange}.dlx` with the reason in headers, falling back
 //! to `basic.reject` (RabbitMQ then dead-letters through `x-dead-letter-exchange`).
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
@@ -86,7 +85,7 @@ pub(crate) struct Undecodable {
 }
 
 /// Dead-letters an undecodable delivery (kind `decode`), keeping its raw headers.
-pub(crate) async fn undecodable(inner: Arc<Inner>, msg: Undecodable) {
+pub(crate) async fn undecodable(inner: &Inner, msg: Undecodable) {
     if inner.closed.load(Ordering::Acquire) && !inner.connection.status().connected() {
         return;
     }
@@ -97,7 +96,7 @@ pub(crate) async fn undecodable(inner: Arc<Inner>, msg: Undecodable) {
         topic: &msg.topic,
     };
     let properties = sanitize(&msg.properties);
-    let result = publish_or_reject(&inner, &msg.acker, &properties, &msg.payload, reason).await;
+    let result = publish_or_reject(inner, &msg.acker, &properties, &msg.payload, reason).await;
     if let Err(error) = result {
         tracing::warn!(%error, "could not dead-letter an undecodable message; it stays unacked");
     }

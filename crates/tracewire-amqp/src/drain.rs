@@ -84,10 +84,5 @@ async fn drain(inner: &Inner, deadline: Instant) -> Result<(), ()> {
         let _ = timed("basic.cancel", op, cancel).await;
     }
     let _ = probe.close(200, "drained".into()).await;
-    until(deadline, || {
-        subs.iter().all(|s| {
-            s.finished.load(Ordering::Acquire) && s.outstanding.load(Ordering::Acquire) == 0
-        })
-    })
-    .await
+    until(deadline, || subs.iter().all(|s| s.idle())).await
 }

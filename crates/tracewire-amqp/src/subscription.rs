@@ -9,6 +9,8 @@ use futures_util::StreamExt as _;
 use lapin::options::{BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, Consumer};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tracewire_broker::{Overflow, SubscribeError, SubscribeOptions, Subscription};
 
 use crate::broker::Inner;
@@ -33,8 +35,22 @@ pub(crate) struct SubState {
     pub(crate) consumer_tag: ShortString,
     /// Deliveries handed out and not yet settled.
     pub(crate) outstanding: AtomicUsize,
-    /// The consumer stream ended, or the subscription was dropped.
+    /// Deliveries taken from the consumer and waiting in the subscription's buffer.
+    pub(crate) buffered: AtomicUsize,
+    /// The consumer stream ended (cancelled, or the connection is gone for good).
+    pub(crate) pumped: AtomicBool,
+    /// `next` returned `None`, or the subscription was dropped.
     pub(crate) finished: AtomicBool,
+}
+
+impl SubState {
+    /// Nothing left to hand out or to settle.
+    pub(crate) fn idle(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+            || (self.pumped.load(Ordering::Acquire)
+                && self.buffered.load(Ordering::Acquire) == 0
+                && self.outstanding.load(Ordering::Acquire) == 0)
+    }
 }
 
 /// A subscription: an AMQP queue bound to the exchange with the topic, consumed on a
@@ -50,7 +66,8 @@ pub(crate) struct SubState {
 pub struct AmqpSubscription {
     topic: String,
     group: Option<String>,
-    consumer: Consumer,
+    rx: mpsc::Receiver<AmqpDelivery>,
+    pump: JoinHandle<()>,
     state: Arc<SubState>,
     inner: Arc<Inner>,
 }
@@ -163,8 +180,12 @@ pub(crate) async fn open(
         queue,
         consumer_tag: consumer.tag(),
         outstanding: AtomicUsize::new(0),
+        buffered: AtomicUsize::new(0),
+        pumped: AtomicBool::new(false),
         finished: AtomicBool::new(false),
     });
+    let (tx, rx) = mpsc::channel(usize::from(capacity));
+    let pump = tokio::spawn(pump(consumer, tx, Arc::clone(&state), Arc::clone(inner)));
     let mut subs = inner.subscriptions();
     subs.retain(|s| s.strong_count() > 0);
     subs.push(Arc::downgrade(&state));
@@ -172,7 +193,8 @@ pub(crate) async fn open(
     Ok(AmqpSubscription {
         topic: topic.to_owned(),
         group: options.queue_group,
-        consumer,
+        rx,
+        pump,
         state,
         inner: Arc::clone(inner),
     })
@@ -232,63 +254,19 @@ impl Subscription for AmqpSubscription {
     /// The next decodable message. While the connection is being recovered it waits
     /// (up to [`reconnect_timeout`](crate::AmqpConfig::reconnect_timeout), then ends).
     ///
-    /// Cancel-safety: cancel-safe; dead-lettering an undecodable message runs in a task
-    /// of its own.
+    /// Cancel-safety: cancel-safe (a task moves deliveries from the AMQP consumer into a
+    /// buffer of `capacity`; this only takes from the buffer).
     async fn next(&mut self) -> Option<AmqpDelivery> {
-        loop {
-            let delivery = match self.consumer.next().await {
-                None => break,
-                Some(Ok(delivery)) => delivery,
-                Some(Err(error)) => {
-                    let wait = self.state.channel.wait_for_recovery(error);
-                    match tokio::time::timeout(self.inner.config.reconnect_timeout, wait).await {
-                        Ok(Ok(())) => continue,
-                        _ => break,
-                    }
-                }
-            };
-            let lapin::message::Delivery {
-                routing_key,
-                redelivered,
-                properties,
-                data,
-                acker,
-                ..
-            } = delivery;
-            let payload = Bytes::from(data);
-            match decode(
-                routing_key.as_str(),
-                redelivered,
-                &properties,
-                payload.clone(),
-            ) {
-                Ok(message) => {
-                    return Some(AmqpDelivery::new(
-                        message,
-                        properties,
-                        acker,
-                        Arc::clone(&self.state),
-                        Arc::clone(&self.inner),
-                    ));
-                }
-                Err(reason) => {
-                    tracing::warn!(topic = %routing_key, %reason, "dead-lettering an undecodable message");
-                    let undecodable = dead_letter::Undecodable {
-                        topic: routing_key.to_string(),
-                        properties,
-                        payload,
-                        acker,
-                        reason: reason.to_string(),
-                    };
-                    tokio::spawn(dead_letter::undecodable(
-                        Arc::clone(&self.inner),
-                        undecodable,
-                    ));
-                }
+        match self.rx.recv().await {
+            Some(delivery) => {
+                self.state.buffered.fetch_sub(1, Ordering::AcqRel);
+                Some(delivery)
+            }
+            None => {
+                self.state.finished.store(true, Ordering::Release);
+                None
             }
         }
-        self.state.finished.store(true, Ordering::Release);
-        None
     }
 
     fn topic(&self) -> &str {
@@ -298,9 +276,75 @@ impl Subscription for AmqpSubscription {
 
 impl Drop for AmqpSubscription {
     fn drop(&mut self) {
+        self.pump.abort();
         self.state.finished.store(true, Ordering::Release);
         if !self.inner.closed.load(Ordering::Acquire) {
             close_channel(self.state.channel.clone());
         }
     }
+}
+
+/// Moves deliveries from the AMQP consumer into the subscription's buffer, decoding
+/// them; undecodable ones are dead-lettered here and never reach the buffer.
+async fn pump(
+    mut consumer: Consumer,
+    tx: mpsc::Sender<AmqpDelivery>,
+    state: Arc<SubState>,
+    inner: Arc<Inner>,
+) {
+    while let Some(item) = consumer.next().await {
+        let delivery = match item {
+            Ok(delivery) => delivery,
+            Err(error) => {
+                let wait = state.channel.wait_for_recovery(error);
+                match tokio::time::timeout(inner.config.reconnect_timeout, wait).await {
+                    Ok(Ok(())) => continue,
+                    _ => break,
+                }
+            }
+        };
+        let lapin::message::Delivery {
+            routing_key,
+            redelivered,
+            properties,
+            data,
+            acker,
+            ..
+        } = delivery;
+        let payload = Bytes::from(data);
+        match decode(
+            routing_key.as_str(),
+            redelivered,
+            &properties,
+            payload.clone(),
+        ) {
+            Ok(message) => {
+                let delivery = AmqpDelivery::new(
+                    message,
+                    properties,
+                    acker,
+                    Arc::clone(&state),
+                    Arc::clone(&inner),
+                );
+                state.buffered.fetch_add(1, Ordering::AcqRel);
+                if let Err(mpsc::error::SendError(unsent)) = tx.send(delivery).await {
+                    state.buffered.fetch_sub(1, Ordering::AcqRel);
+                    drop(unsent);
+                    break;
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(topic = %routing_key, %reason, "dead-lettering an undecodable message");
+                let undecodable = dead_letter::Undecodable {
+                    topic: routing_key.to_string(),
+                    properties,
+                    payload,
+                    acker,
+                    reason: reason.to_string(),
+                };
+                dead_letter::undecodable(&inner, undecodable).await;
+            }
+        }
+    }
+    state.pumped.store(true, Ordering::Release);
 }
