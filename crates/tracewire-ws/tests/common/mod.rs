@@ -1,5 +1,5 @@
 //! Shared set-up of the loopback tests: a traced axum server on `127.0.0.1:0`.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,0 +1,252 @@
+//! Loopback WebSocket echo harness: the same echo served plain (axum `WebSocket`,
+//! plain JSON, no spans) and through a traced `Session`, alternately, in one process.
+//!
+//! Traced runs sample every message span and export it through the SDK's batch
+//! processor to an exporter that serialises each span to JSON (real export work, no
+//! network). Every traced message carries a valid `traceparent` in its envelope, so the
+//! server extracts a parent each time and injects one into each reply.
+//!
+//! ```text
+//! cargo bench -p tracewire-ws --bench ws_echo -- [messages] [connections] [rounds]
+//! ```
+//!
+//! Defaults: 100 000 messages, 32 connections (each sends, awaits the echo, repeats),
+//! 3 rounds of (plain, traced). Prints messages/s per round, the best-of ratio and
+//! p50/p99 round-trip latencies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(missing_docs)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::ws::{Message as AxMessage, WebSocket, WebSocketUpgrade};
+use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+use tracewire_ws::{BoxError, Envelope, Responder, Session};
+
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// Serialises every batch to newline-delimited JSON and counts spans and bytes.
+#[derive(Debug, Clone, Default)]
+struct JsonCountingExporter {
+    spans: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+}
+
+#[derive(Serialize)]
+struct JsonSpan<'a> {
+    trace_id: String,
+    span_id: String,
+    parent_span_id: String,
+    name: &'a str,
+    start_unix_nano: u128,
+    end_unix_nano: u128,
+    attributes: Vec<(&'a str, String)>,
+    links: usize,
+}
+
+impl SpanExporter for JsonCountingExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let mut buffer = Vec::with_capacity(batch.len() * 700);
+        let nanos = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        for span in &batch {
+            let json = JsonSpan {
+                trace_id: span.span_context.trace_id().to_string(),
+                span_id: span.span_context.span_id().to_string(),
+                parent_span_id: span.parent_span_id.to_string(),
+                name: &span.name,
+                start_unix_nano: nanos(span.start_time),
+                end_unix_nano: nanos(span.end_time),
+                attributes: span.attributes.iter().map(|kv| (kv.key.as_str(), kv.value.to_string())).collect(),
+                links: span.links.links.len(),
+            };
+            serde_json::to_writer(&mut buffer, &json).unwrap_or_default();
+            buffer.push(b'\n');
+        }
+        self.bytes.fetch_add(buffer.len() as u64, Ordering::Relaxed);
+        self.spans.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The plain server's message: the same JSON shape, no headers, no spans.
+#[derive(Serialize, Deserialize)]
+struct PlainMsg {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    data: serde_json::Value,
+}
+
+async fn plain_echo(mut socket: WebSocket) {
+    while let Some(Ok(msg)) = socket.next().await {
+        if let AxMessage::Text(text) = msg {
+            let Ok(mut m) = serde_json::from_str::<PlainMsg>(&text) else { continue };
+            m.kind = "echo".into();
+            let reply = serde_json::to_string(&m).unwrap();
+            if socket.send(AxMessage::Text(reply.into())).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+async fn traced_echo(msg: Envelope, reply: Responder) -> Result<(), BoxError> {
+    reply.reply("echo", msg.data).await?;
+    Ok(())
+}
+
+async fn serve(app: Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+struct RunResult {
+    completed: usize,
+    elapsed: Duration,
+    latencies_us: Vec<u64>,
+}
+
+impl RunResult {
+    fn rate(&self) -> f64 {
+        self.completed as f64 / self.elapsed.as_secs_f64()
+    }
+    fn pct(&self, p: f64) -> u64 {
+        let idx = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies_us[idx]
+    }
+}
+
+/// `messages` echo round trips over `connections` WebSocket connections.
+async fn load(addr: SocketAddr, messages: usize, connections: usize, traced: bool) -> RunResult {
+    let mut sockets = Vec::new();
+    for _ in 0..connections {
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
+        sockets.push(socket);
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (worker, mut socket) in sockets.into_iter().enumerate() {
+        let share = messages / connections + usize::from(worker < messages % connections);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(share);
+            for i in 0..share {
+                let text = if traced {
+                    format!(r#"{{"id":"{i}","type":"order.get","headers":{{"traceparent":"{TRACEPARENT}"}},"data":{{"order":{i},"qty":3}}}}"#)
+                } else {
+                    format!(r#"{{"id":"{i}","type":"order.get","data":{{"order":{i},"qty":3}}}}"#)
+                };
+                let t = Instant::now();
+                socket.send(Message::text(text)).await.unwrap();
+                loop {
+                    match socket.next().await {
+                        Some(Ok(Message::Text(reply))) => {
+                            assert!(reply.contains(r#""type":"echo""#));
+                            break;
+                        }
+                        Some(Ok(_)) => continue,
+                        other => panic!("connection ended: {other:?}"),
+                    }
+                }
+                latencies.push(t.elapsed().as_micros() as u64);
+            }
+            let _ = socket.close(None).await;
+            latencies
+        }));
+    }
+    let mut latencies_us = Vec::with_capacity(messages);
+    for task in tasks {
+        latencies_us.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    latencies_us.sort_unstable();
+    RunResult { completed: latencies_us.len(), elapsed, latencies_us }
+}
+
+fn arg(n: usize, default: usize) -> usize {
+    std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .nth(n)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let messages = arg(0, 100_000);
+    let connections = arg(1, 32);
+    let rounds = arg(2, 3);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let exporter = JsonCountingExporter::default();
+        let processor = BatchSpanProcessor::builder(exporter.clone())
+            .with_batch_config(
+                BatchConfigBuilder::default()
+                    .with_max_queue_size(65_536)
+                    .with_max_export_batch_size(512)
+                    .with_scheduled_delay(Duration::from_millis(200))
+                    .build(),
+            )
+            .build();
+        let provider = SdkTracerProvider::builder().with_span_processor(processor).build();
+        let session = Session::new(traced_echo)
+            .tracer_provider(&provider)
+            .propagator(Arc::new(tracewire_core::TracewirePropagator::default()));
+
+        let plain = serve(Router::new().route("/ws", get(|ws: WebSocketUpgrade| async move { ws.on_upgrade(plain_echo) }))).await;
+        let traced = serve(Router::new().route("/ws", session.route())).await;
+
+        // Warm-up: connections, allocator, caches.
+        load(plain, messages / 10, connections, false).await;
+        load(traced, messages / 10, connections, true).await;
+
+        let mut plain_runs = Vec::new();
+        let mut traced_runs = Vec::new();
+        for round in 0..rounds {
+            let p = load(plain, messages, connections, false).await;
+            let t = load(traced, messages, connections, true).await;
+            println!(
+                "round {round}: plain {:>9.0} msg/s p50 {:>5} us p99 {:>6} us | traced {:>9.0} msg/s p50 {:>5} us p99 {:>6} us | ratio {:.3}",
+                p.rate(), p.pct(0.50), p.pct(0.99), t.rate(), t.pct(0.50), t.pct(0.99), t.rate() / p.rate()
+            );
+            plain_runs.push(p);
+            traced_runs.push(t);
+        }
+        let _ = provider.force_flush();
+        let best = |runs: &[RunResult]| {
+            runs.iter()
+                .max_by(|a, b| a.rate().total_cmp(&b.rate()))
+                .map(|r| (r.rate(), r.pct(0.50), r.pct(0.99), r.completed))
+                .unwrap()
+        };
+        let (p_rate, p50, p99, p_n) = best(&plain_runs);
+        let (t_rate, t50, t99, t_n) = best(&traced_runs);
+        let mut ratios: Vec<f64> = plain_runs.iter().zip(&traced_runs).map(|(p, t)| t.rate() / p.rate()).collect();
+        let per_round: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
+        ratios.sort_by(f64::total_cmp);
+        println!();
+        println!("messages/run {messages}, connections {connections}, rounds {rounds}");
+        println!("plain : {p_rate:.0} msg/s, p50 {p50} us, p99 {p99} us ({p_n} completed)");
+        println!("traced: {t_rate:.0} msg/s, p50 {t50} us, p99 {t99} us ({t_n} completed)");
+        println!("throughput ratio (best traced / best plain): {:.3}", t_rate / p_rate);
+        println!("throughput ratio (median of rounds): {:.3}", ratios[ratios.len() / 2]);
+        println!("per-round ratios: {}", per_round.join(", "));
+        println!(
+            "spans exported: {} ({} JSON bytes)",
+            exporter.spans.load(Ordering::Relaxed),
+            exporter.bytes.load(Ordering::Relaxed)
+        );
+    });
+}
