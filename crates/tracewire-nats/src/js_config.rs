@@ -81,7 +81,7 @@ pub struct JetStreamConfig {
     /// Maximum message age (`Duration::ZERO`: unlimited, the default).
     pub max_age: Duration,
     /// Time the server waits for an ack before redelivering (default 30 s). A keep-alive
-    /// (`+WPI`) is sent every `ack_wait / 2` while a delivery is unsettled.
+    /// (`+WPI`) is sent every `ack_wait / 3` while a delivery is unsettled.
     pub ack_wait: Duration,
     /// Deliveries before a message is dead-lettered (with
     /// [`dead_letter_topic`](Self::dead_letter_topic)) or terminated (default 5).

@@ -37,7 +37,7 @@
 //! | duplicates | — | `Nats-Msg-Id` dedup within the window |
 //! | fan-out / queue groups | subscriptions / queue subscriptions | one consumer per subscription / durable consumer per group |
 //! | redelivery limit | — | [`JetStreamConfig::max_deliver`], then dead letter and `+TERM` |
-//! | slow handlers | — | `+WPI` every `ack_wait / 2` while unsettled |
+//! | slow handlers | — | `+WPI` every `ack_wait / 3` while unsettled |
 //! | survives a server restart | client reconnects; messages in between are lost | reconnects, pull consumers resume, file storage keeps messages |
 //! | request/reply | [`NatsBroker::request`] (no responders detected) or the generic `Requester` | the generic `Requester` (replies use core inboxes) |
 //!
