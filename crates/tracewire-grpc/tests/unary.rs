@@ -188,3 +188,22 @@ async fn b3_metadata_when_the_propagator_says_so() {
         client_span.span_context.trace_id()
     );
 }
+
+#[tokio::test]
+async fn traced_calls_can_be_spawned() {
+    // The traced client (and its futures) are Send + 'static: calls can run in tasks.
+    let fixture = serve(w3c()).await;
+    let mut client = client(&fixture, w3c()).await;
+    let task = tokio::spawn(async move {
+        client
+            .process(request("1", "x"))
+            .await
+            .map(|r| r.into_inner().result)
+    });
+    assert_eq!(task.await.unwrap().unwrap(), "X");
+    let spans = spans(&fixture.capture, 2).await;
+    assert_eq!(
+        find(&spans, UNARY, SpanKind::Server).parent_span_id,
+        find(&spans, UNARY, SpanKind::Client).span_context.span_id()
+    );
+}
