@@ -63,3 +63,19 @@ pub(crate) async fn delete_exchanges(exchange: &str) {
     }
     let _ = conn.close(200, "cleanup".into()).await;
 }
+
+/// Points a config at 127.0.0.1:`port` (a proxy in front of RabbitMQ).
+pub(crate) trait ViaPort {
+    fn url_for_test(self, port: u16) -> AmqpConfig;
+}
+
+impl ViaPort for AmqpConfig {
+    fn url_for_test(self, port: u16) -> AmqpConfig {
+        let exchange = self.exchange_name().to_owned();
+        AmqpConfig::new(format!("amqp://guest:guest@127.0.0.1:{port}/%2f"))
+            .exchange(exchange)
+            .durable(self.is_durable())
+            .drain_timeout(Duration::from_secs(10))
+            .reconnect_timeout(Duration::from_secs(30))
+    }
+}

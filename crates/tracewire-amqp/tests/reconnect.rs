@@ -1,0 +1,161 @@
+//! Fault test: a TCP proxy inside the test severs the connection in the middle of a
+//! stream of 2 000 publishes; the client reconnects, consumers resume, and every
+//! publish that returned `Ok` is consumed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::ViaPort as _;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
+use tracewire_broker::{Broker, Delivery, Message, SubscribeOptions, Subscription};
+
+const N: usize = 2_000;
+const PUBLISHERS: usize = 8;
+
+/// Forwards 127.0.0.1:<port> to RabbitMQ; `sever` drops every open connection.
+struct Proxy {
+    port: u16,
+    conns: Arc<Mutex<Vec<AbortHandle>>>,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let conns: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (c, a) = (Arc::clone(&conns), Arc::clone(&accepted));
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                a.fetch_add(1, Ordering::SeqCst);
+                let task = tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(common::ADDR).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+                c.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Self {
+            port,
+            conns,
+            accepted,
+        }
+    }
+
+    fn sever(&self) {
+        for conn in self.conns.lock().unwrap().drain(..) {
+            conn.abort();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn severed_connection_loses_nothing_confirmed() {
+    common::require_rabbitmq().await;
+    let proxy = Proxy::start().await;
+    let config = common::config("fault")
+        .durable(true)
+        .url_for_test(proxy.port)
+        .prefetch(200);
+    let exchange = config.exchange_name().to_owned();
+    let broker = common::connect(config).await;
+    let mut sub = broker
+        .subscribe("fault.stream", SubscribeOptions::new().queue_group("g"))
+        .await
+        .unwrap();
+    let queue = sub.queue().to_owned();
+
+    let received: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let got = Arc::clone(&received);
+    let consumer = tokio::spawn(async move {
+        while let Some(d) = sub.next().await {
+            got.lock()
+                .unwrap()
+                .insert(String::from_utf8_lossy(&d.message().payload).into_owned());
+            let _ = d.ack().await; // an ack lost in the cut means a redelivery, not a loss
+        }
+    });
+
+    let confirmed = Arc::new(AtomicUsize::new(0));
+    let mut publishers = Vec::new();
+    for p in 0..PUBLISHERS {
+        let (broker, confirmed) = (broker.clone(), Arc::clone(&confirmed));
+        publishers.push(tokio::spawn(async move {
+            let mut ok = Vec::new();
+            let mut failed = 0;
+            for i in (p..N).step_by(PUBLISHERS) {
+                match broker
+                    .publish(Message::new("fault.stream", i.to_string()))
+                    .await
+                {
+                    Ok(()) => {
+                        confirmed.fetch_add(1, Ordering::SeqCst);
+                        ok.push(i.to_string());
+                    }
+                    Err(_) => failed += 1,
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    // Cut the connection once a quarter of the stream is confirmed.
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while confirmed.load(Ordering::SeqCst) < N / 4 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("a quarter of the publishes confirmed within 60 s");
+    proxy.sever();
+
+    let mut ok = HashSet::new();
+    let mut failed = 0;
+    for p in publishers {
+        let (o, f) = tokio::time::timeout(Duration::from_secs(120), p)
+            .await
+            .unwrap()
+            .unwrap();
+        ok.extend(o);
+        failed += f;
+    }
+    assert!(
+        proxy.accepted.load(Ordering::SeqCst) >= 2,
+        "the client reconnected through the proxy"
+    );
+    assert_eq!(
+        failed, 0,
+        "publishes in flight during the cut were retried, not failed"
+    );
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let missing = ok.difference(&received.lock().unwrap()).count();
+            if missing == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        let missing = ok.difference(&received.lock().unwrap()).count();
+        panic!("{missing} confirmed messages were never consumed")
+    });
+    consumer.abort();
+    broker.close().await.unwrap();
+    let conn = common::raw().await;
+    let ch = conn.create_channel().await.unwrap();
+    ch.queue_delete(queue.as_str().into(), Default::default())
+        .await
+        .unwrap();
+    let _ = conn.close(200, "cleanup".into()).await;
+    common::delete_exchanges(&exchange).await;
+}
