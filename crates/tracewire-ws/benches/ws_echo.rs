@@ -26,7 +26,9 @@ use axum::extract::ws::{Message as AxMessage, WebSocket, WebSocketUpgrade};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
+};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
@@ -56,7 +58,11 @@ struct JsonSpan<'a> {
 impl SpanExporter for JsonCountingExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let mut buffer = Vec::with_capacity(batch.len() * 700);
-        let nanos = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let nanos = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+        };
         for span in &batch {
             let json = JsonSpan {
                 trace_id: span.span_context.trace_id().to_string(),
@@ -65,7 +71,11 @@ impl SpanExporter for JsonCountingExporter {
                 name: &span.name,
                 start_unix_nano: nanos(span.start_time),
                 end_unix_nano: nanos(span.end_time),
-                attributes: span.attributes.iter().map(|kv| (kv.key.as_str(), kv.value.to_string())).collect(),
+                attributes: span
+                    .attributes
+                    .iter()
+                    .map(|kv| (kv.key.as_str(), kv.value.to_string()))
+                    .collect(),
                 links: span.links.links.len(),
             };
             serde_json::to_writer(&mut buffer, &json).unwrap_or_default();
@@ -91,7 +101,9 @@ struct PlainMsg {
 async fn plain_echo(mut socket: WebSocket) {
     while let Some(Ok(msg)) = socket.next().await {
         if let AxMessage::Text(text) = msg {
-            let Ok(mut m) = serde_json::from_str::<PlainMsg>(&text) else { continue };
+            let Ok(mut m) = serde_json::from_str::<PlainMsg>(&text) else {
+                continue;
+            };
             m.kind = "echo".into();
             let reply = serde_json::to_string(&m).unwrap();
             if socket.send(AxMessage::Text(reply.into())).await.is_err() {
@@ -133,7 +145,9 @@ impl RunResult {
 async fn load(addr: SocketAddr, messages: usize, connections: usize, traced: bool) -> RunResult {
     let mut sockets = Vec::new();
     for _ in 0..connections {
-        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .unwrap();
         sockets.push(socket);
     }
     let started = Instant::now();
@@ -172,7 +186,11 @@ async fn load(addr: SocketAddr, messages: usize, connections: usize, traced: boo
     }
     let elapsed = started.elapsed();
     latencies_us.sort_unstable();
-    RunResult { completed: latencies_us.len(), elapsed, latencies_us }
+    RunResult {
+        completed: latencies_us.len(),
+        elapsed,
+        latencies_us,
+    }
 }
 
 fn arg(n: usize, default: usize) -> usize {
@@ -188,7 +206,10 @@ fn main() {
     let messages = arg(0, 100_000);
     let connections = arg(1, 32);
     let rounds = arg(2, 3);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async move {
         let exporter = JsonCountingExporter::default();
         let processor = BatchSpanProcessor::builder(exporter.clone())

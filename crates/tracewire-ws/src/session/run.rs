@@ -76,9 +76,22 @@ impl<H: Handler> Driver<H> {
         let cfg = &self.config;
         let mut current: Option<HandlerFuture> = None;
         let mut pending: VecDeque<Utf8Bytes> = VecDeque::new();
-        let mut last_data = Instant::now();
-        let mut next_ping = cfg.ping_interval.map(|every| Instant::now() + every);
-        let mut pong_deadline: Option<Instant> = None;
+        // Timers are created once and reset when due: registering fresh timers on
+        // every loop turn costs more than the rest of a message's bookkeeping.
+        let start = Instant::now();
+        let mut last_data = start;
+        let idle_timer = sleep_until(
+            cfg.idle_timeout
+                .map_or_else(far_future, |idle| start + idle),
+        );
+        let ping_timer = sleep_until(
+            cfg.ping_interval
+                .map_or_else(far_future, |every| start + every),
+        );
+        let pong_timer = sleep_until(far_future());
+        tokio::pin!(idle_timer, ping_timer, pong_timer);
+        let mut awaiting_pong = false;
+        let mut batch: Vec<Utf8Bytes> = Vec::with_capacity(MAX_BATCH);
         loop {
             while current.is_none() {
                 let Some(text) = pending.pop_front() else {
@@ -94,13 +107,12 @@ impl<H: Handler> Driver<H> {
                     }
                 }
             }
-            let idle_at = cfg.idle_timeout.map(|idle| last_data + idle);
             tokio::select! {
                 biased;
                 () = poll_current(&mut current), if current.is_some() => current = None,
                 Some(out) = rx.recv() => match out {
                     Outbound::Text(first) => {
-                        let mut batch = vec![first];
+                        batch.push(first);
                         let mut close = None;
                         while batch.len() < MAX_BATCH {
                             match rx.try_recv() {
@@ -109,7 +121,7 @@ impl<H: Handler> Driver<H> {
                                 Err(_) => break,
                             }
                         }
-                        if let Err(info) = write(socket, batch).await {
+                        if let Err(info) = write(socket, batch.drain(..)).await {
                             return info;
                         }
                         if let Some((code, reason)) = close {
@@ -139,7 +151,7 @@ impl<H: Handler> Driver<H> {
                             let reason = "binary messages are not supported".to_owned();
                             return self.close(socket, close_code::UNSUPPORTED, reason).await;
                         }
-                        Some(Frame::Pong(_)) => pong_deadline = None,
+                        Some(Frame::Pong(_)) => awaiting_pong = false,
                         Some(Frame::Close(frame)) => {
                             // tungstenite has queued the close reply; closing the sink sends it.
                             let _ = timeout(cfg.close_timeout, socket.close()).await;
@@ -149,21 +161,27 @@ impl<H: Handler> Driver<H> {
                         Some(Frame::Ping(_)) | None => {} // the transport answers pings
                     }
                 }
-                () = sleep_until(pong_deadline.unwrap_or_else(far_future)), if pong_deadline.is_some() => {
+                () = &mut pong_timer, if awaiting_pong => {
                     return CloseInfo::new(close_code::ABNORMAL, "pong timeout", CloseInitiator::Local);
                 }
-                () = sleep_until(next_ping.unwrap_or_else(far_future)), if next_ping.is_some() => {
+                () = &mut ping_timer, if cfg.ping_interval.is_some() => {
                     let now = Instant::now();
-                    next_ping = cfg.ping_interval.map(|every| now + every);
-                    if pong_deadline.is_none() {
-                        pong_deadline = Some(now + cfg.pong_timeout);
+                    ping_timer.as_mut().reset(cfg.ping_interval.map_or_else(far_future, |every| now + every));
+                    if !awaiting_pong {
+                        awaiting_pong = true;
+                        pong_timer.as_mut().reset(now + cfg.pong_timeout);
                     }
                     if let Err(err) = socket.send(M::from_frame(Frame::Ping(Bytes::new()))).await {
                         return CloseInfo::new(close_code::ABNORMAL, sink_error(&err), CloseInitiator::Local);
                     }
                 }
-                () = sleep_until(idle_at.unwrap_or_else(far_future)), if idle_at.is_some() => {
-                    return self.close(socket, close_code::NORMAL, "idle timeout".into()).await;
+                () = &mut idle_timer, if cfg.idle_timeout.is_some() => {
+                    let due = cfg.idle_timeout.map_or_else(far_future, |idle| last_data + idle);
+                    if due > Instant::now() {
+                        idle_timer.as_mut().reset(due); // there was traffic since it was set
+                    } else {
+                        return self.close(socket, close_code::NORMAL, "idle timeout".into()).await;
+                    }
                 }
             }
         }
