@@ -105,7 +105,11 @@ async fn process<B: Broker, D: Delivery>(
 ) {
     let cx = delivery.context();
     let msg = delivery.message().clone();
-    let failure = match handler(msg).with_context(cx.clone()).await {
+    // The handler is *called* inside the context too, not only polled: a span the
+    // handler creates before its first `.await` (`info_span!(..)` then `.instrument`)
+    // must be a child of the `process` span as well.
+    let call = async move { handler(msg).await };
+    let failure = match call.with_context(cx.clone()).await {
         Ok(produced) => {
             let mut failed = None;
             for out in produced {
