@@ -6,6 +6,11 @@
 //! whole exchange is one trace: request `send` → responder `process` → `send (reply)` →
 //! requester `process (reply)`.
 //!
+//! The requester's deadline travels with the request in the [`DEADLINE_HEADER`] header
+//! (Unix milliseconds); `serve` does not run, and does not answer, a request whose
+//! deadline has passed: it records a `request deadline expired` event on the `process`
+//! span and counts it ([`EXPIRED_REQUESTS_METRIC`]).
+//!
 //! # Example
 //!
 //! ```
@@ -30,13 +35,15 @@
 //! # Ok(()) }
 //! ```
 
+mod deadline;
 mod error;
 mod requester;
 mod serve;
 
+pub use deadline::{DEADLINE_HEADER, deadline};
 pub use error::{RequestError, ServeError};
-pub use requester::{LATE_REPLIES_METRIC, Requester};
-pub use serve::{ServeOptions, serve, serve_with};
+pub use requester::{LATE_REPLIES_METRIC, Requester, RequesterBuilder};
+pub use serve::{EXPIRED_REQUESTS_METRIC, ServeOptions, serve, serve_with};
 
 /// Header set on a reply whose handler failed; its value is the error text, and the
 /// requester turns it into [`RequestError::Remote`].

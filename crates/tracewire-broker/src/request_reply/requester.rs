@@ -3,15 +3,16 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use opentelemetry::metrics::Counter;
+use opentelemetry::metrics::{Counter, Meter};
 use opentelemetry::trace::FutureExt as _;
 use opentelemetry::{InstrumentationScope, KeyValue, global};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::{ERROR_HEADER, RequestError};
+use super::deadline::format_deadline;
+use super::{DEADLINE_HEADER, ERROR_HEADER, RequestError, deadline};
 use crate::trace::REPLY_TOPIC_PREFIX;
 use crate::{Broker, Delivery, Message, SubscribeError, SubscribeOptions, Subscription};
 
@@ -72,19 +73,36 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
-impl<B: Broker> Requester<B> {
+/// Builds a [`Requester`]: [`Requester::builder`].
+#[derive(Debug)]
+pub struct RequesterBuilder<B> {
+    broker: B,
+    meter: Option<Meter>,
+}
+
+impl<B: Broker> RequesterBuilder<B> {
+    /// The meter for the late-reply counter (default: the global meter provider's, as
+    /// for [`MemoryBroker`](crate::memory::MemoryBroker)).
+    #[must_use]
+    pub fn meter(mut self, meter: Meter) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
     /// Subscribes to a fresh reply topic and starts the reply listener (a tokio task).
     ///
     /// Cancel-safety: dropping the future leaves no subscription behind.
-    pub async fn new(broker: B) -> Result<Self, SubscribeError> {
+    pub async fn build(self) -> Result<Requester<B>, SubscribeError> {
+        let broker = self.broker;
         let reply_topic = format!("{REPLY_TOPIC_PREFIX}{}", uuid::Uuid::new_v4().simple());
         let subscription = broker
             .subscribe(&reply_topic, SubscribeOptions::new())
             .await?;
         let pending: Pending = Arc::default();
         let late = Arc::new(AtomicU64::new(0));
-        let meter =
-            global::meter_with_scope(InstrumentationScope::builder("tracewire-broker").build());
+        let meter = self.meter.unwrap_or_else(|| {
+            global::meter_with_scope(InstrumentationScope::builder("tracewire-broker").build())
+        });
         let counter = meter
             .u64_counter(LATE_REPLIES_METRIC)
             .with_description("Replies that arrived after their request ended")
@@ -96,7 +114,7 @@ impl<B: Broker> Requester<B> {
             Arc::clone(&late),
             counter,
         ));
-        Ok(Self {
+        Ok(Requester {
             shared: Arc::new(Shared {
                 broker,
                 reply_topic,
@@ -106,11 +124,34 @@ impl<B: Broker> Requester<B> {
             }),
         })
     }
+}
+
+impl<B: Broker> Requester<B> {
+    /// Subscribes to a fresh reply topic and starts the reply listener (a tokio task),
+    /// with the global meter. See [`Self::builder`] to choose the meter.
+    ///
+    /// Cancel-safety: dropping the future leaves no subscription behind.
+    pub async fn new(broker: B) -> Result<Self, SubscribeError> {
+        Self::builder(broker).build().await
+    }
+
+    /// A builder, to set the meter of the late-reply counter.
+    pub fn builder(broker: B) -> RequesterBuilder<B> {
+        RequesterBuilder {
+            broker,
+            meter: None,
+        }
+    }
 
     /// Publishes `msg` to `topic` and waits up to `timeout` for the reply.
     ///
     /// The request gets a fresh correlation id and this requester's reply topic. The
     /// timeout covers publishing too (a backpressured publish counts against it).
+    ///
+    /// The deadline (now + `timeout`, wall clock) travels in the [`DEADLINE_HEADER`]
+    /// header, so a responder skips a request nobody waits for any more. When `msg`
+    /// already carries an earlier deadline (one propagated from upstream), the earlier
+    /// one is kept.
     ///
     /// Cancel-safety: dropping the future removes the pending entry; a reply that
     /// arrives afterwards is counted as late.
@@ -128,6 +169,15 @@ impl<B: Broker> Requester<B> {
         topic.clone_into(&mut msg.topic);
         msg.reply_to = Some(shared.reply_topic.clone());
         msg.correlation_id = Some(id.clone());
+        // A timeout too large for the clock means no deadline of our own.
+        let own = SystemTime::now().checked_add(timeout);
+        let due = match (own, deadline(&msg)) {
+            (Some(own), Some(upstream)) => Some(own.min(upstream)),
+            (own, upstream) => own.or(upstream),
+        };
+        if let Some(due) = due {
+            msg.headers.insert(DEADLINE_HEADER, format_deadline(due));
+        }
         let (tx, rx) = oneshot::channel();
         lock(&shared.pending).insert(id.clone(), tx);
         let _guard = PendingGuard {

@@ -2,15 +2,22 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::SystemTime;
 
-use opentelemetry::Context;
+use opentelemetry::metrics::{Counter, Meter};
 use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry::{Context, InstrumentationScope, KeyValue, global};
+use opentelemetry_semantic_conventions::attribute as semconv;
 
-use super::{ERROR_HEADER, ServeError};
+use super::deadline::expired;
+use super::{DEADLINE_HEADER, ERROR_HEADER, ServeError};
 use crate::router::{
     BoxHandler, HandlerError, Middleware, Recover, RouteOptions, Router, RouterHandle, handler_fn,
 };
 use crate::{BoxError, Broker, Message};
+
+/// Name of the counter of requests skipped because their deadline had passed.
+pub const EXPIRED_REQUESTS_METRIC: &str = "tracewire.messaging.expired_requests";
 
 /// Options of [`serve_with`].
 #[derive(Clone, Debug)]
@@ -21,6 +28,9 @@ pub struct ServeOptions {
     pub queue_group: Option<String>,
     /// Requests handled at once (default 16).
     pub concurrency: usize,
+    /// The meter for the expired-request counter (default: the global meter
+    /// provider's).
+    pub meter: Option<Meter>,
 }
 
 impl ServeOptions {
@@ -29,6 +39,7 @@ impl ServeOptions {
         Self {
             queue_group: None,
             concurrency: 16,
+            meter: None,
         }
     }
     /// Sets [`Self::queue_group`].
@@ -41,6 +52,12 @@ impl ServeOptions {
     #[must_use]
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
+        self
+    }
+    /// Sets [`Self::meter`].
+    #[must_use]
+    pub fn meter(mut self, meter: Meter) -> Self {
+        self.meter = Some(meter);
         self
     }
 }
@@ -74,7 +91,14 @@ where
 /// `reply_to` with the request's correlation id, within the request's `process` span
 /// (so the reply continues the trace). A handler error or panic is answered with an
 /// error reply ([`ERROR_HEADER`]) and sets error status on the span; a request without
-/// `reply_to` is acked and marked as an error. Stop with [`RouterHandle::shutdown`].
+/// `reply_to` is acked and marked as an error.
+///
+/// A request whose [`DEADLINE_HEADER`] deadline has already passed when it is taken is
+/// acked without running the handler and without a reply (nobody waits for it): a
+/// `request deadline expired` event goes on its `process` span and the counter
+/// [`EXPIRED_REQUESTS_METRIC`] grows. A handler that finishes after the deadline still
+/// replies; the requester counts that reply as late. Stop with
+/// [`RouterHandle::shutdown`].
 ///
 /// Cancel-safety: dropping the future before it completes leaves no subscription.
 pub async fn serve_with<B, F, Fut, E>(
@@ -90,13 +114,19 @@ where
     E: Into<BoxError>,
 {
     let handler = Arc::new(handler);
+    let expired_counter = expired_counter(options.meter.clone());
     let inner = Recover.wrap(handler_fn(move |req: Message| {
         let fut = handler(req);
         async move { fut.await.map(|reply| vec![reply]) }
     }));
     let answer: BoxHandler = Arc::new(move |req: Message| {
         let inner = Arc::clone(&inner);
+        let expired_counter = expired_counter.clone();
         Box::pin(async move {
+            if expired(&req, SystemTime::now()) {
+                skip_expired(&req, &expired_counter);
+                return Ok(Vec::new());
+            }
             let Some(reply_to) = req.reply_to.clone() else {
                 Context::current()
                     .span()
@@ -121,6 +151,36 @@ where
         .route_with(topic, route, answer)
         .run()
         .await?)
+}
+
+fn expired_counter(meter: Option<Meter>) -> Counter<u64> {
+    let meter = meter.unwrap_or_else(|| {
+        global::meter_with_scope(InstrumentationScope::builder("tracewire-broker").build())
+    });
+    meter
+        .u64_counter(EXPIRED_REQUESTS_METRIC)
+        .with_description("Requests skipped unanswered because their deadline had passed")
+        .with_unit("{message}")
+        .build()
+}
+
+fn skip_expired(req: &Message, counter: &Counter<u64>) {
+    counter.add(
+        1,
+        &[KeyValue::new(
+            semconv::MESSAGING_DESTINATION_NAME,
+            req.topic.clone(),
+        )],
+    );
+    let deadline = req
+        .headers
+        .get(DEADLINE_HEADER)
+        .unwrap_or_default()
+        .to_owned();
+    Context::current().span().add_event(
+        "request deadline expired",
+        vec![KeyValue::new("tracewire.request.deadline", deadline)],
+    );
 }
 
 fn error_reply(err: &HandlerError) -> Message {
