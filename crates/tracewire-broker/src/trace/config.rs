@@ -12,7 +12,7 @@ use opentelemetry::trace::{
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 
-use super::REPLY_TOPIC_PREFIX;
+use super::{REPLY_TOPIC_PREFIX, cloudevent};
 use crate::{Headers, Message};
 
 const SCOPE: &str = "tracewire-broker";
@@ -142,15 +142,36 @@ impl Tracing {
         cx
     }
 
+    /// The producer's context of a received message: from its headers, or, when they
+    /// carry no valid span context, from the CloudEvents distributed-tracing extension
+    /// of the event it carries (binary `ce-traceparent`/`ce-tracestate` headers or the
+    /// structured event's `traceparent`/`tracestate`). Headers win when present;
+    /// anything else the headers carry (baggage) is kept either way.
+    pub fn extract_message(&self, msg: &Message) -> Context {
+        let from_headers = self.extract(&msg.headers);
+        if from_headers.span().span_context().is_valid() {
+            return from_headers;
+        }
+        let Some(carrier) = cloudevent::carrier(msg) else {
+            return from_headers;
+        };
+        match &self.propagator {
+            Some(p) => p.extract_with_context(&from_headers, &carrier),
+            None => {
+                global::get_text_map_propagator(|p| p.extract_with_context(&from_headers, &carrier))
+            }
+        }
+    }
+
     /// Starts `process {topic}` (CONSUMER) for a received message, related to the
-    /// producer's context in its headers according to the [`ParentMode`].
+    /// producer's context ([`Self::extract_message`]) according to the [`ParentMode`].
     pub(crate) fn start_process(
         &self,
         system: &'static str,
         msg: &Message,
         group: Option<&str>,
     ) -> Context {
-        let remote = self.extract(&msg.headers);
+        let remote = self.extract_message(msg);
         let remote_span = remote.span().span_context().clone();
         let mut attrs = common_attrs(system, msg);
         attrs.push(KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, "process"));

@@ -12,7 +12,11 @@
 //!
 //! Context travels only in headers, written and read by the configured propagator: the
 //! global one by default, which `tracewire_telemetry::init` sets to
-//! `tracewire_core::TracewirePropagator` (see [`Tracing`]'s *Defaults*). Reply inboxes never appear in span names: a
+//! `tracewire_core::TracewirePropagator` (see [`Tracing`]'s *Defaults*).
+//! One fallback: when the headers of a received message carry no trace context and the
+//! message is a CloudEvent (structured or binary), the `process` span's parent comes
+//! from the event's `traceparent`/`tracestate` extension, so events published by
+//! producers that write only the extension (other SDKs, bridges) still join the trace. Reply inboxes never appear in span names: a
 //! message to a topic starting with [`REPLY_TOPIC_PREFIX`] is traced as `send (reply)` /
 //! `process (reply)`.
 //!
@@ -28,6 +32,7 @@
 //! # let _ = broker;
 //! ```
 
+mod cloudevent;
 mod config;
 mod traced;
 
