@@ -7,6 +7,11 @@
 //! then acks. A handler error sets error status on the span and nacks (the broker
 //! redelivers); add [`DeadLetter`] to stop after N attempts.
 //!
+//! Middleware added first is outermost. Order matters for poison messages: put
+//! [`DeadLetter`] outside [`Retry`], and [`Recover`] inside both (add it last), so that
+//! a panic becomes an error they count; a panic that unwinds past them is never
+//! dead-lettered and the message is redelivered forever.
+//!
 //! # Example
 //!
 //! ```
@@ -19,11 +24,11 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let broker = MemoryBroker::new();
 //! let router = Router::new(broker.clone())
-//!     .with_middleware(Recover)
 //!     .with_middleware(CorrelationId)
 //!     .with_middleware(DeadLetter::new(broker.clone(), "orders.dlq", 3))
 //!     .with_middleware(Retry::default())
 //!     .with_middleware(Timeout(Duration::from_secs(5)))
+//!     .with_middleware(Recover)
 //!     .route_with(
 //!         "orders.created",
 //!         RouteOptions::new().queue_group("billing").concurrency(8),

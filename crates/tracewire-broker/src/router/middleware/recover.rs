@@ -10,6 +10,11 @@ use crate::router::{BoxHandler, HandlerError, Middleware};
 
 /// Catches a panic in the handler (when it is called and while its future runs) and
 /// returns [`HandlerError::Panicked`], so the message is nacked like any failure.
+///
+/// Add it *after* (inside) [`DeadLetter`](super::DeadLetter) and
+/// [`Retry`](super::Retry): they only see the panic as an error when `Recover` sits
+/// between them and the handler. Outside them, a panicking message is redelivered
+/// forever.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Recover;
 
