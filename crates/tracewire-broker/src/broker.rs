@@ -223,7 +223,9 @@ impl Overflow {
 #[non_exhaustive]
 pub struct SubscribeOptions {
     /// Join this queue group: each message goes to one member of the group. For the
-    /// memory broker, the first member's capacity and overflow policy apply to the group.
+    /// memory broker, the group's members share one queue created with the first
+    /// member's capacity and overflow policy; a later member asking for different ones
+    /// gets [`SubscribeError::QueueGroupMismatch`](crate::SubscribeError::QueueGroupMismatch).
     pub queue_group: Option<String>,
     /// Queue capacity (the backend's default when `None`).
     pub capacity: Option<usize>,

@@ -43,6 +43,19 @@ pub enum SubscribeError {
     /// The backend cannot honour an option (named) of [`SubscribeOptions`](crate::SubscribeOptions).
     #[error("subscribe option not supported by this backend: {0}")]
     Unsupported(&'static str),
+    /// A new member of an existing queue group asked for a different queue setting
+    /// (named: `capacity` or `overflow`) than the group was created with. The members
+    /// of a group share one queue, so its settings are the first member's; a member
+    /// that asks for others is refused rather than silently given them.
+    #[error("queue group {group:?} on {topic:?} already exists with another {setting}")]
+    QueueGroupMismatch {
+        /// The topic.
+        topic: String,
+        /// The queue group.
+        group: String,
+        /// The setting that differs.
+        setting: &'static str,
+    },
     /// The backend failed.
     #[error("backend failed to subscribe")]
     Backend(#[source] BoxError),

@@ -4,8 +4,14 @@
 //! [`Overflow`](crate::Overflow) policy; backpressure is the default, and every drop under the other
 //! policies is counted ([`MemoryBroker::dropped`]), recorded as a `message dropped`
 //! event on the current (publish) span and added to the metric
-//! `tracewire.messaging.dropped_messages`. Nacked messages are redelivered with their
-//! attempt counted; messages from one publisher keep their order.
+//! `tracewire.messaging.dropped_messages`. Nacked messages are redelivered at once,
+//! with their attempt counted and without limit: bounding redeliveries is the router's
+//! job ([`DeadLetter`](crate::router::DeadLetter) with [`Retry`](crate::router::Retry),
+//! see `docs/messaging.md`). Messages from one publisher keep their order.
+//!
+//! The members of a queue group share one queue, created by the first member with its
+//! capacity and overflow policy; a later member that asks for another capacity or
+//! policy is refused with [`SubscribeError::QueueGroupMismatch`].
 //!
 //! # Example
 //!
@@ -280,7 +286,24 @@ impl Broker for MemoryBroker {
                 .cloned()
         });
         let queue = match shared {
-            Some(queue) => queue,
+            Some(queue) => {
+                let capacity = options.capacity.unwrap_or(self.inner.capacity).max(1);
+                let setting = if queue.capacity() != capacity {
+                    Some("capacity")
+                } else if queue.overflow != options.overflow {
+                    Some("overflow")
+                } else {
+                    None
+                };
+                if let Some(setting) = setting {
+                    return Err(SubscribeError::QueueGroupMismatch {
+                        topic: topic.to_owned(),
+                        group: queue.group.clone().unwrap_or_default(),
+                        setting,
+                    });
+                }
+                queue
+            }
             None => {
                 let queue = Arc::new(Queue::new(
                     topic.to_owned(),

@@ -76,6 +76,11 @@ impl Queue {
         }
     }
 
+    /// The capacity this queue was created with.
+    pub(super) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -296,3 +296,31 @@ fn public_handles_are_send_and_sync() {
     assert_send::<MemorySubscription>();
     assert_send::<MemoryDelivery>();
 }
+
+#[tokio::test]
+async fn a_queue_group_member_with_other_settings_is_refused() {
+    let broker = MemoryBroker::builder().capacity(8).build();
+    let group = || opts().queue_group("g");
+    let _first = broker.subscribe("t", group().capacity(4)).await.unwrap();
+    for (options, want) in [
+        (group(), "capacity"),
+        (group().capacity(16), "capacity"),
+        (
+            group().capacity(4).overflow(Overflow::DropOldest),
+            "overflow",
+        ),
+    ] {
+        let err = broker.subscribe("t", options).await.unwrap_err();
+        assert!(
+            matches!(err, SubscribeError::QueueGroupMismatch { setting, .. } if setting == want),
+            "{err:?}"
+        );
+    }
+    // The same settings join; a refused member left nothing behind.
+    let mut second = broker.subscribe("t", group().capacity(4)).await.unwrap();
+    publish_n(&broker, "t", 1).await;
+    assert_eq!(take(&mut second).await.payload, "0");
+    // Defaults resolve to the broker's capacity, so two default members agree.
+    let _a = broker.subscribe("u", group()).await.unwrap();
+    let _b = broker.subscribe("u", group().capacity(8)).await.unwrap();
+}
