@@ -2,10 +2,13 @@
 //!
 //! ```text
 //! tracewire demo               # in-process services on loopback, prints each trace as a tree
+//! tracewire serve inventory    # one service as its own process (also order, payment)
 //! tracewire view traces.jsonl  # renders traces saved by the OTLP-JSON file exporter
 //! ```
 
+mod broker;
 mod demo;
+mod serve;
 mod view;
 
 use std::process::ExitCode;
@@ -25,9 +28,15 @@ enum Command {
     /// Run services in this process on loopback, send traced requests through them and
     /// print the resulting distributed traces.
     Demo(demo::DemoArgs),
+    /// Run one service of the reference system (order, inventory or payment) as its own
+    /// process, with telemetry from OTEL_* and a graceful stop on SIGINT/SIGTERM.
+    Serve(serve::ServeArgs),
     /// Render traces saved as OTLP JSON lines (the file exporter's output) as trees.
     View(view::ViewArgs),
 }
+
+/// Columns of the waterfall bar left of each span (demo and view draw the same).
+const WATERFALL_WIDTH: usize = 24;
 
 /// When to colour the output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -60,6 +69,11 @@ fn main() -> ExitCode {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|runtime| runtime.block_on(demo::run(args))),
+        Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| runtime.block_on(serve::run(args))),
         Command::View(args) => view::run(&args),
     };
     match outcome {

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use tracewire_telemetry::file::read_otlp_json_lines;
 use tracewire_telemetry::tree::{RenderOptions, render_records};
 
-use crate::ColorChoice;
+use crate::{ColorChoice, WATERFALL_WIDTH};
 
 /// Arguments of `tracewire view`.
 #[derive(Debug, clap::Args)]
@@ -28,7 +28,9 @@ pub(crate) fn run(args: &ViewArgs) -> anyhow::Result<()> {
     if records.is_empty() {
         anyhow::bail!("{} holds no spans", args.file.display());
     }
-    let options = RenderOptions::new().with_color(args.color.enabled());
+    let options = RenderOptions::new()
+        .with_color(args.color.enabled())
+        .with_waterfall(WATERFALL_WIDTH);
     print!("{}", render_records(&records, &options));
     Ok(())
 }

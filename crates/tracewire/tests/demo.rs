@@ -26,15 +26,25 @@ fn demo_prints_one_connected_trace_per_order() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("traces: 3  spans: 24  services: 4 (checkout, demo-client, inventory, inventory-sidecar)  errors: 5  orphans: 0"),
+        stdout.contains("traces: 3  spans: 81  services: 5 (demo-client, inventory, order, order-sidecar, payment)  errors: 2  orphans: 0"),
         "{stdout}"
     );
-    // The failing order shows its error where it happened and on the way back.
+    // Both payment paths: two orders confirmed, the third cancelled with the reason.
+    assert_eq!(stdout.matches(": confirmed").count(), 2, "{stdout}");
     assert!(
-        stdout.contains("rejected: 409 Conflict conflict"),
+        stdout.contains("cancelled (amount 640.00 exceeds the 500.00 limit)"),
         "{stdout}"
     );
-    assert!(stdout.contains("take stock  internal"), "{stdout}");
+    for hop in [
+        "[order] POST /orders  server",
+        "[inventory] tracewire.inventory.v1.InventoryService/CheckInventory  server",
+        "[inventory] process inventory.reserve  consumer",
+        "[payment] process order.created  consumer",
+        "[inventory] process order.cancelled  consumer",
+        "[order] process inventory.released  consumer",
+    ] {
+        assert!(stdout.contains(hop), "{hop}\n{stdout}");
+    }
 }
 
 #[test]
@@ -50,7 +60,7 @@ fn demo_works_with_b3_between_the_services() {
         output.status.success(),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    assert!(stdout.contains("traces: 2  spans: 16"), "{stdout}");
+    assert!(stdout.contains("traces: 2  spans: 50"), "{stdout}");
     assert!(stdout.contains("orphans: 0"), "{stdout}");
     assert!(
         stderr.contains("unknown propagator \"nonsense\""),
@@ -81,9 +91,19 @@ fn view_renders_what_demo_saved() {
         .expect("demo output has a trees section");
     assert_eq!(view_out.trim_end(), trees.trim_end());
     assert!(
-        view_out.contains("[inventory] POST /reserve  server"),
+        view_out.contains("[order] POST /orders  server"),
         "{view_out}"
     );
+}
+
+#[test]
+fn demo_says_which_brokers_are_not_built_yet() {
+    let (ok, _, stderr) = tracewire(&["demo", "--broker", "nats://127.0.0.1:4222"]);
+    assert!(!ok);
+    assert!(stderr.contains("not built yet"), "{stderr}");
+    let (ok, _, stderr) = tracewire(&["demo", "--broker", "kafka://x"]);
+    assert!(!ok);
+    assert!(stderr.contains("is not a broker"), "{stderr}");
 }
 
 #[test]

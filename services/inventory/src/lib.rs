@@ -54,17 +54,17 @@ pub fn default_stock() -> Vec<StockItem> {
     vec![
         StockItem {
             sku: "book".into(),
-            on_hand: 100,
+            on_hand: 10_000,
             unit_price_cents: 1_500,
         },
         StockItem {
             sku: "lamp".into(),
-            on_hand: 40,
+            on_hand: 1_000,
             unit_price_cents: 4_500,
         },
         StockItem {
             sku: "desk".into(),
-            on_hand: 5,
+            on_hand: 50,
             unit_price_cents: 32_000,
         },
     ]

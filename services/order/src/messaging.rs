@@ -161,7 +161,7 @@ impl<B: Broker> Order<B> {
             order_id: order_id.to_owned(),
             status: step.status,
             cause: cause.to_owned(),
-            reason: step.reason,
+            reason: step.reason.or(order.reason),
         }))
     }
 }

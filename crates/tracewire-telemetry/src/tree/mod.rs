@@ -6,6 +6,7 @@
 
 mod record;
 mod render;
+mod waterfall;
 
 pub use record::{RecordStatus, SpanRecord};
 pub use render::{

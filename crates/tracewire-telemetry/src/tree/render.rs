@@ -8,6 +8,7 @@ use opentelemetry::trace::{SpanId, SpanKind, TraceId};
 use opentelemetry_sdk::trace::SpanData;
 
 use super::record::{RecordStatus, SpanRecord};
+use super::waterfall::Window;
 
 /// Attributes shown by default next to each span (when present).
 pub const KEY_ATTRIBUTES: &[&str] = &[
@@ -45,6 +46,7 @@ pub struct RenderOptions {
     color: bool,
     attributes: AttributeMode,
     show_ids: bool,
+    waterfall: Option<usize>,
 }
 
 impl RenderOptions {
@@ -64,6 +66,14 @@ impl RenderOptions {
     #[must_use]
     pub fn with_attributes(mut self, mode: AttributeMode) -> Self {
         self.attributes = mode;
+        self
+    }
+
+    /// Draw a waterfall: a bar `width` columns wide left of each line, placing the span
+    /// within its trace's time window (failed spans shaded `▓`, red with colour).
+    #[must_use]
+    pub fn with_waterfall(mut self, width: usize) -> Self {
+        self.waterfall = Some(width.max(1));
         self
     }
 
@@ -143,6 +153,7 @@ fn render_one_trace(out: &mut String, trace_id: TraceId, spans: &[&SpanRecord], 
             roots.push(span);
         }
     }
+    let window = o.waterfall.and_then(|_| Window::of(spans));
     let mut visited = HashSet::new();
     let count = roots.len();
     for (i, root) in roots.into_iter().enumerate() {
@@ -153,7 +164,7 @@ fn render_one_trace(out: &mut String, trace_id: TraceId, spans: &[&SpanRecord], 
             "",
             i + 1 == count,
             true,
-            o,
+            (o, window),
             &mut visited,
         );
     }
@@ -173,14 +184,26 @@ fn render_span(
     prefix: &str,
     last: bool,
     is_root: bool,
-    o: &RenderOptions,
+    (o, window): (&RenderOptions, Option<Window>),
     visited: &mut HashSet<SpanId>,
 ) {
     if !visited.insert(span.span_id) {
         return;
     }
     let branch = if last { "└─ " } else { "├─ " };
-    let _ = writeln!(out, "{prefix}{branch}{}", line(span, is_root, o));
+    let bar = match (window, o.waterfall) {
+        (Some(window), Some(width)) => {
+            let bar = window.bar(span, width);
+            let colour = if matches!(span.status, RecordStatus::Error(_)) {
+                RED
+            } else {
+                CYAN
+            };
+            format!("{} ", paint(o, colour, &bar))
+        }
+        _ => String::new(),
+    };
+    let _ = writeln!(out, "{bar}{prefix}{branch}{}", line(span, is_root, o));
     let child_prefix = format!("{prefix}{}", if last { "   " } else { "│  " });
     if let Some(kids) = children.get(&span.span_id) {
         let count = kids.len();
@@ -192,7 +215,7 @@ fn render_span(
                 &child_prefix,
                 i + 1 == count,
                 false,
-                o,
+                (o, window),
                 visited,
             );
         }
@@ -401,6 +424,15 @@ mod tests {
             text.contains("└─ [checkout] POST /checkout  internal"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn waterfall_bars_lead_each_line_in_one_column() {
+        let records = vec![record("root", 1, 0, 0), record("child", 2, 1, 2)];
+        let text = render_records(&records, &RenderOptions::new().with_waterfall(4));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].starts_with("│███ │ └─ root"), "{text}");
+        assert!(lines[2].starts_with("│  ██│    └─ child"), "{text}");
     }
 
     #[test]

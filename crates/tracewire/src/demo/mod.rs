@@ -1,226 +1,200 @@
-//! `tracewire demo`: services in this process, on loopback, exchanging traced requests.
-//!
-//! The topology (it grows as tracewire does):
+//! `tracewire demo`: the reference system (order, inventory, payment) in this process,
+//! on the embedded broker with SQLite in memory and ephemeral loopback ports.
 //!
 //! ```text
-//! demo-client ──HTTP──▶ checkout ──HTTP──▶ inventory-sidecar (mesh hop) ──HTTP──▶ inventory
+//! demo-client ─HTTP─▶ order-sidecar (mesh hop) ─HTTP─▶ order ─gRPC─▶ inventory  CheckInventory
+//!                                                        │ ─request/reply─▶ inventory  hold stock
+//!                                                        └─ order.created ─▶ inventory (commit) ─ inventory.reserved ─▶ order
+//!                                                                        └─▶ payment ─ payment.completed|failed ─▶ order
+//!                                        (payment failed) order.cancelled ─▶ inventory ─ inventory.released ─▶ order
 //! ```
 //!
-//! Each service has its own tracer provider, so its spans carry its own `service.name`,
-//! and the only thing that connects their traces is what travels in the HTTP headers.
-//! After the run every trace is printed as a tree and checked: one trace per order and
-//! no orphan span (a span whose parent was never recorded is a broken hop).
+//! Each service has its own tracer provider, so its spans carry its own `service.name`;
+//! the only thing connecting them is what travels in HTTP headers, gRPC metadata and
+//! message headers. After the run every trace is printed and checked: one trace per
+//! order, no orphan span, every order in a final state.
 
-mod checkout;
-mod contracts;
-mod inventory;
+mod client;
+mod export;
+mod json;
+mod plan;
 mod save;
-mod services;
 mod summary;
+mod system;
+#[cfg(test)]
+mod tests;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use anyhow::Context as _;
-use axum::Router;
-use opentelemetry::Context;
-use opentelemetry::context::FutureExt as _;
-
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
-use tokio::sync::watch;
 use tracewire_core::TracewirePropagator;
-use tracewire_http::proxy::ForwardProxy;
-use tracewire_http::{ClientTraceLayer, JsonClient, TracingMiddleware};
-use tracewire_telemetry::TelemetryGuard;
-use tracewire_telemetry::tree::{RenderOptions, SpanRecord, render_records};
+use tracewire_service_kit::SharedPropagator;
+use tracewire_telemetry::tree::{RenderOptions, render_records};
 
-use crate::ColorChoice;
-use contracts::{OrderPlaced, PlaceOrder};
-use services::{serve, telemetry};
+use crate::broker::BrokerUrl;
+use crate::{ColorChoice, WATERFALL_WIDTH};
 use summary::Summary;
-
-/// How long the services get to finish in-flight requests when the demo ends.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+use system::System;
 
 /// Arguments of `tracewire demo`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct DemoArgs {
-    /// How many orders to place; every third one asks for more than is in stock and fails.
+    /// How many orders to place; every third one is above payment's limit and fails.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
     orders: u32,
+    /// The message broker: `memory` (embedded), `nats://host:port` or `amqp://host:port`.
+    #[arg(long, default_value = "memory", value_name = "URL")]
+    broker: BrokerUrl,
     /// When to colour the output.
     #[arg(long, value_enum, default_value_t)]
     color: ColorChoice,
     /// Also save the spans as OTLP JSON lines (`tracewire view FILE` renders them again).
     #[arg(long, value_name = "FILE")]
     save: Option<PathBuf>,
-}
-
-/// One in-process service: its name and telemetry.
-struct Service {
-    name: &'static str,
-    telemetry: TelemetryGuard,
-}
-
-impl Service {
-    fn new(name: &'static str) -> anyhow::Result<Self> {
-        Ok(Self {
-            name,
-            telemetry: telemetry(name)?,
-        })
-    }
-
-    fn records(&self) -> Vec<SpanRecord> {
-        // A service's provider knows its resource, but SDK span data does not carry it.
-        self.telemetry
-            .finished_spans()
-            .iter()
-            .map(|span| SpanRecord {
-                service_name: Some(self.name.to_owned()),
-                ..SpanRecord::from(span)
-            })
-            .collect()
-    }
+    /// Also export the spans to this OTLP/gRPC collector (Jaeger, Tempo, an
+    /// OpenTelemetry Collector), e.g. `http://127.0.0.1:4317`.
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
+    /// Print one JSON document (summary, orders, spans) instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    args.broker.require_built()?;
     // The wire format between the services honours OTEL_PROPAGATORS, as in production.
     let selection = TracewirePropagator::from_env();
     for name in &selection.unknown_names {
         eprintln!("warning: OTEL_PROPAGATORS names an unknown propagator {name:?}: ignored");
     }
-    opentelemetry::global::set_text_map_propagator(selection.propagator);
+    let propagator: SharedPropagator = std::sync::Arc::new(selection.propagator);
 
-    let client = Service::new("demo-client")?;
-    let checkout = Service::new("checkout")?;
-    let sidecar = Service::new("inventory-sidecar")?;
-    let inventory = Service::new("inventory")?;
-    let (stop, stopped) = watch::channel(false);
-
-    let stock = HashMap::from([("book".to_owned(), 100), ("lamp".to_owned(), 10)]);
-    let inventory_app = inventory::app(stock, inventory.telemetry.tracer("inventory"));
-    let inventory_server = serve(inventory_app, &inventory.telemetry, stopped.clone()).await?;
-
-    let proxy = ForwardProxy::new(&inventory_server.url())?.client_layer(
-        &ClientTraceLayer::new().tracer_provider(sidecar.telemetry.tracer_provider()),
-    );
-    let sidecar_app = Router::new().fallback_service(proxy);
-    let sidecar_server = serve(sidecar_app, &sidecar.telemetry, stopped.clone()).await?;
-
-    let to_inventory = JsonClient::with_middleware(
-        sidecar_server.url(),
-        TracingMiddleware::new().tracer_provider(checkout.telemetry.tracer_provider()),
-    );
-    let checkout_server = serve(checkout::app(to_inventory), &checkout.telemetry, stopped).await?;
-
-    let to_checkout = JsonClient::with_middleware(
-        checkout_server.url(),
-        TracingMiddleware::new().tracer_provider(client.telemetry.tracer_provider()),
-    );
-    let tracer = client.telemetry.tracer("tracewire-demo");
-    for (n, order) in (1..=args.orders).map(|n| (n, order(n))) {
-        let span = tracer
-            .span_builder(format!("place order {n}"))
-            .with_kind(SpanKind::Internal)
-            .start(&tracer);
-        let cx = Context::current_with_span(span);
-        let outcome = to_checkout
-            .post_json::<_, OrderPlaced>("/checkout", &order)
-            .with_context(cx.clone())
-            .await;
-        match outcome {
-            Ok(placed) => println!(
-                "order {n}: {} x{} for {} placed as {} ({})",
-                order.sku, order.quantity, order.customer, placed.order_id, placed.reservation_id
-            ),
-            Err(error) => {
-                println!(
-                    "order {n}: {} x{} for {} rejected: {}",
-                    order.sku,
-                    order.quantity,
-                    order.customer,
-                    describe(&error)
-                );
-                cx.span().set_status(Status::error(error.to_string()));
-            }
+    let system = System::start(&propagator).await?;
+    let to_order = system
+        .client
+        .telemetry
+        .json_client(system.entry_url.clone());
+    let mut updates = system.order.updates();
+    let progress = progress_bar(args.orders, args.json);
+    let mut outcomes = Vec::new();
+    for n in 1..=args.orders {
+        let request = plan::order(n);
+        let outcome = client::place(
+            &system.client.telemetry,
+            &to_order,
+            &mut updates,
+            n,
+            request,
+        )
+        .await;
+        match (&progress, args.json) {
+            (_, true) => {}
+            (Some(bar), false) => bar.println(line(&outcome)),
+            (None, false) => println!("{}", line(&outcome)),
         }
-        cx.span().end();
-    }
-    drop(to_checkout);
-
-    stop.send_replace(true);
-    for server in [checkout_server, sidecar_server, inventory_server] {
-        tokio::time::timeout(SHUTDOWN_GRACE, server.stopped())
-            .await
-            .context("a service did not shut down in time")??;
-    }
-
-    let services = [&client, &checkout, &sidecar, &inventory];
-    let mut records = Vec::new();
-    let mut by_service = Vec::new();
-    for service in services {
-        if let Err(error) = service.telemetry.force_flush() {
-            anyhow::bail!("flushing {}: {error}", service.name);
+        if let Some(bar) = &progress {
+            bar.inc(1);
         }
-        records.extend(service.records());
-        by_service.push((service.name, service.telemetry.finished_spans()));
+        outcomes.push(outcome);
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    drop(to_order);
+    let (client, nodes) = system.stop().await?;
+
+    let mut records = client.records()?;
+    let mut by_service = vec![(client.name, client.spans()?)];
+    for node in &nodes {
+        records.extend(node.records()?);
+        by_service.push((node.name, node.spans()?));
     }
     if let Some(path) = &args.save {
         save::save(path, &by_service).await?;
     }
-    let options = RenderOptions::new().with_color(args.color.enabled());
+    if let Some(endpoint) = &args.otlp_endpoint {
+        export::export(endpoint, &by_service).await?;
+    }
+    let summary = Summary::of(&records);
+    let verdict = check(&summary, &outcomes, args.orders);
+    if args.json {
+        println!(
+            "{}",
+            json::render(&summary, &outcomes, &records, verdict.is_ok())?
+        );
+        return verdict;
+    }
+    let options = RenderOptions::new()
+        .with_color(args.color.enabled())
+        .with_waterfall(WATERFALL_WIDTH);
     println!();
     print!("{}", render_records(&records, &options));
-    let summary = Summary::of(&records);
     println!("\n{summary}");
+    verdict
+}
 
+/// A progress bar on stderr, only when stdout is a terminal (and not `--json`).
+fn progress_bar(orders: u32, json: bool) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal as _;
+    if json || !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(u64::from(orders));
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} orders {msg}")
+    {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+fn line(outcome: &client::Outcome) -> String {
+    let what = format!(
+        "order {}: {} orders {}",
+        outcome.n,
+        outcome.request.customer,
+        plan::describe(&outcome.request)
+    );
+    let status = outcome
+        .status
+        .map_or_else(|| "NOT SETTLED".to_owned(), |s| s.to_string());
+    let reason = outcome
+        .reason
+        .as_ref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    match &outcome.placed {
+        Some(order) => format!(
+            "{what} = {} as {}: {status}{reason}",
+            plan::money(order.total_cents),
+            order.id
+        ),
+        None => format!("{what}: {status}{reason}"),
+    }
+}
+
+/// Fails the run (non-zero exit) when a trace is broken or an order did not settle.
+fn check(summary: &Summary, outcomes: &[client::Outcome], orders: u32) -> anyhow::Result<()> {
     if summary.orphans > 0 {
         anyhow::bail!(
             "{} span(s) lost their parent: a hop broke the trace",
             summary.orphans
         );
     }
-    if summary.traces != args.orders as usize {
+    if summary.traces != orders as usize {
         anyhow::bail!(
-            "expected one trace per order ({}), found {}",
-            args.orders,
+            "expected one trace per order ({orders}), found {}",
             summary.traces
         );
     }
+    let unsettled: Vec<u32> = outcomes
+        .iter()
+        .filter(|o| o.status.is_none())
+        .map(|o| o.n)
+        .collect();
+    if !unsettled.is_empty() {
+        anyhow::bail!(
+            "order(s) {unsettled:?} did not reach a final state within {:?}",
+            client::SETTLE_TIMEOUT
+        );
+    }
     Ok(())
-}
-
-/// The `n`th order: every third one asks for more lamps than there are.
-fn order(n: u32) -> PlaceOrder {
-    let customers = ["ada", "grace", "linus"];
-    let customer = customers[(n as usize - 1) % customers.len()].to_owned();
-    match n % 3 {
-        0 => PlaceOrder {
-            customer,
-            sku: "lamp".to_owned(),
-            quantity: 50,
-        },
-        1 => PlaceOrder {
-            customer,
-            sku: "book".to_owned(),
-            quantity: 1,
-        },
-        _ => PlaceOrder {
-            customer,
-            sku: "lamp".to_owned(),
-            quantity: 1,
-        },
-    }
-}
-
-fn describe(error: &tracewire_http::JsonClientError) -> String {
-    match error {
-        tracewire_http::JsonClientError::Status {
-            status,
-            error: Some(detail),
-            ..
-        } => format!("{status} {}: {}", detail.code, detail.message),
-        other => other.to_string(),
-    }
 }
