@@ -113,7 +113,7 @@ pub enum DecodeError {
 
 /// A received message: the decoded [`Message`], or a best-effort one (every raw
 /// header line kept) with the reason it is malformed.
-pub(crate) type Decoded = Result<Message, (Message, DecodeError)>;
+pub(crate) type Decoded = Result<Message, Box<(Message, DecodeError)>>;
 
 /// Decodes a received NATS message for `topic`. `nats_reply` is the message's reply
 /// subject, as a topic, used when no reply header is present (core NATS only).
@@ -176,7 +176,7 @@ pub(crate) fn decode(
         Some(err) => {
             msg.headers = raw;
             msg.timestamp = SystemTime::now();
-            Err((msg, err))
+            Err(Box::new((msg, err)))
         }
     }
 }
@@ -246,7 +246,7 @@ mod tests {
             let mut map = HeaderMap::new();
             map.insert(name, value);
             map.insert("x-keep", "1");
-            let (msg, err) = decode("t".into(), Some(&map), Bytes::new(), None).unwrap_err();
+            let (msg, err) = *decode("t".into(), Some(&map), Bytes::new(), None).unwrap_err();
             assert!(matches!(err, DecodeError::MalformedHeader { .. }), "{why}");
             assert_eq!(msg.headers.get(name), Some(value), "{why}: raw line kept");
             assert_eq!(msg.headers.get("x-keep"), Some("1"), "{why}");

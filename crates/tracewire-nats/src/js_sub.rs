@@ -196,7 +196,8 @@ impl JsSub {
             reply,
         };
         match decode(topic, msg.headers.as_ref(), msg.payload, None) {
-            Err((message, reason)) => {
+            Err(bad) => {
+                let (message, reason) = *bad;
                 let outcome = dead_letter_malformed(&self.inner, &message, &reason).await;
                 settle.after_dead_letter(outcome, cfg).await;
                 None

@@ -62,7 +62,8 @@ impl NatsBroker {
         };
         let reply_topic = inner.topic_of(&reply.subject);
         let reply = match decode(reply_topic, reply.headers.as_ref(), reply.payload, None) {
-            Ok(m) | Err((m, _)) => m,
+            Ok(m) => m,
+            Err(bad) => bad.0,
         };
         match reply.headers.get(ERROR_HEADER) {
             Some(error) => Err(RequestError::Remote(error.to_owned())),

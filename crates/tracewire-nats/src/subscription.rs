@@ -220,7 +220,8 @@ impl CoreSub {
             let reply = msg.reply.as_ref().map(|r| self.inner.topic_of(r));
             match decode(topic, msg.headers.as_ref(), msg.payload, reply) {
                 Ok(message) => return Some(message),
-                Err((message, reason)) => {
+                Err(bad) => {
+                    let (message, reason) = *bad;
                     let _ = dead_letter_malformed(&self.inner, &message, &reason).await;
                 }
             }

@@ -36,9 +36,11 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("this test needs {NATS_SERVER}: {e}"));
+        // Owned by the guard at once: a panic below still kills the child.
+        let server = Self { child: Some(child) };
         for _ in 0..200 {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { child: Some(child) };
+                return server;
             }
             std::thread::sleep(Duration::from_millis(25));
         }
