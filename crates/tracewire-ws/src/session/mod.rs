@@ -54,11 +54,20 @@ use crate::{Handler, WireMessage, WsConfig, WsSender};
 /// assert_eq!(conn.await?.code, close_code::NORMAL);
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct Session<H> {
     handler: Arc<H>,
     pub(crate) config: WsConfig,
     pub(crate) telemetry: Telemetry,
+}
+
+impl<H> std::fmt::Debug for Session<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("handler", &std::any::type_name::<H>())
+            .field("config", &self.config)
+            .field("telemetry", &self.telemetry)
+            .finish()
+    }
 }
 
 impl<H> Clone for Session<H> {
