@@ -4,6 +4,7 @@
 //! Modes, each measured every round:
 //! * `raw`: plain tonic, no layers;
 //! * `traced`: both layers (SERVER and CLIENT spans, message events, metrics);
+//! * `traced-no-events`: both layers with `.message_events(false)`;
 //! * `traced+msg`: as `traced`, plus a child span per stream message
 //!   (`RpcContext::process_each`).
 //!
@@ -148,6 +149,7 @@ impl StreamService for Echo {
 enum Mode {
     Raw,
     Traced,
+    TracedNoEvents,
     TracedPerMessage,
 }
 
@@ -171,6 +173,7 @@ async fn serve(mode: Mode, providers: &Providers) -> SocketAddr {
         );
     } else {
         let layer = GrpcServerTraceLayer::new()
+            .message_events(mode != Mode::TracedNoEvents)
             .tracer_provider(&providers.tracer)
             .meter_provider(&providers.meter)
             .propagator(Arc::new(tracewire_core::TracewirePropagator::default()));
@@ -201,6 +204,7 @@ async fn client(mode: Mode, addr: SocketAddr, providers: &Providers) -> Client {
         return Client::Raw(StreamServiceClient::new(channel));
     }
     let layer = GrpcClientTraceLayer::new()
+        .message_events(mode != Mode::TracedNoEvents)
         .tracer_provider(&providers.tracer)
         .meter_provider(&providers.meter)
         .propagator(Arc::new(tracewire_core::TracewirePropagator::default()))
@@ -305,7 +309,7 @@ fn main() {
                 .with_periodic_exporter(InMemoryMetricExporter::default())
                 .build(),
         };
-        let modes = [Mode::Raw, Mode::Traced, Mode::TracedPerMessage];
+        let modes = [Mode::Raw, Mode::Traced, Mode::TracedNoEvents, Mode::TracedPerMessage];
         let mut clients = Vec::new();
         for mode in modes {
             let addr = serve(mode, &providers).await;

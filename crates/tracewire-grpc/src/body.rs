@@ -48,20 +48,27 @@ pub(crate) mod keys {
     pub(crate) const UNCOMPRESSED_SIZE: &str = "rpc.message.uncompressed_size";
 }
 
+/// Default number of `message` events per direction and call (64 + 64 fit the SDK's
+/// default of 128 events per span).
+pub const DEFAULT_MESSAGE_EVENT_LIMIT: u32 = 64;
+
 /// Per-direction message counting for one body.
 #[derive(Debug)]
 pub(crate) struct Messages {
     counter: FrameCounter,
     direction: Direction,
     next_id: i64,
+    limit: i64,
 }
 
 impl Messages {
-    pub(crate) fn new(direction: Direction) -> Self {
+    /// Counts messages in `direction`; events for the first `limit` of them.
+    pub(crate) fn new(direction: Direction, limit: u32) -> Self {
         Self {
             counter: FrameCounter::new(),
             direction,
             next_id: 1,
+            limit: i64::from(limit),
         }
     }
 
@@ -69,7 +76,12 @@ impl Messages {
         let span = cx.span();
         let direction = self.direction.as_str();
         let next_id = &mut self.next_id;
+        let limit = self.limit;
         self.counter.feed(data, |MessageFrame { compressed, len }| {
+            if *next_id > limit {
+                *next_id += 1;
+                return;
+            }
             let size_key = if compressed {
                 keys::COMPRESSED_SIZE
             } else {

@@ -106,7 +106,7 @@ mod span;
 pub mod status;
 pub mod stream;
 
-pub use body::{BoxError, Direction, TracedBody};
+pub use body::{BoxError, DEFAULT_MESSAGE_EVENT_LIMIT, Direction, TracedBody};
 pub use client::GrpcClientTraceLayer;
 pub use context::{MessageSpan, RpcContext};
 pub use otel::SharedPropagator;

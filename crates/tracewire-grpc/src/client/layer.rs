@@ -14,7 +14,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::future::ResponseFuture;
-use crate::body::{BoxError, Direction, Messages, TracedBody};
+use crate::body::{BoxError, DEFAULT_MESSAGE_EVENT_LIMIT, Direction, Messages, TracedBody};
 use crate::cancel::CancelSignal;
 use crate::deadline::grpc_timeout;
 use crate::method::{OTHER, rpc_method};
@@ -57,6 +57,7 @@ pub struct GrpcClientTraceLayer {
     propagation: Propagation,
     duration: Histogram<f64>,
     message_events: bool,
+    message_event_limit: u32,
     server: Option<(String, Option<u16>)>,
 }
 
@@ -68,6 +69,7 @@ impl GrpcClientTraceLayer {
             propagation: Propagation::Global,
             duration: client_duration(&global_meter()),
             message_events: true,
+            message_event_limit: DEFAULT_MESSAGE_EVENT_LIMIT,
             server: None,
         }
     }
@@ -98,6 +100,15 @@ impl GrpcClientTraceLayer {
     /// Whether to add a `message` event per message (default `true`).
     pub fn message_events(mut self, enabled: bool) -> Self {
         self.message_events = enabled;
+        self
+    }
+
+    /// How many `message` events to record per direction and call (default
+    /// [`DEFAULT_MESSAGE_EVENT_LIMIT`](crate::DEFAULT_MESSAGE_EVENT_LIMIT)): the first
+    /// ones; later messages are still numbered but cost no event. Raise the SDK's
+    /// `SpanLimits::max_events_per_span` (128 by default) to keep more than 64 + 64.
+    pub fn message_event_limit(mut self, limit: u32) -> Self {
+        self.message_event_limit = limit;
         self
     }
 
@@ -216,14 +227,14 @@ where
         let messages = self
             .layer
             .message_events
-            .then(|| Messages::new(Direction::Sent));
+            .then(|| Messages::new(Direction::Sent, self.layer.message_event_limit));
         let req = req.map(|body| {
             tonic::body::Body::new(TracedBody::request(body, cx, messages, Some(cancel)))
         });
         let received = self
             .layer
             .message_events
-            .then(|| Messages::new(Direction::Received));
+            .then(|| Messages::new(Direction::Received, self.layer.message_event_limit));
         ResponseFuture::new(self.inner.call(req), span, received)
     }
 }

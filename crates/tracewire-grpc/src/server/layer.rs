@@ -14,7 +14,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::future::ResponseFuture;
-use crate::body::{BoxError, Direction, Messages, TracedBody};
+use crate::body::{BoxError, DEFAULT_MESSAGE_EVENT_LIMIT, Direction, Messages, TracedBody};
 use crate::context::RpcContext;
 use crate::deadline::grpc_timeout;
 use crate::method::{OTHER, rpc_method};
@@ -55,6 +55,7 @@ pub struct GrpcServerTraceLayer {
     propagation: Propagation,
     duration: Histogram<f64>,
     message_events: bool,
+    message_event_limit: u32,
 }
 
 impl GrpcServerTraceLayer {
@@ -65,6 +66,7 @@ impl GrpcServerTraceLayer {
             propagation: Propagation::Global,
             duration: server_duration(&global_meter()),
             message_events: true,
+            message_event_limit: DEFAULT_MESSAGE_EVENT_LIMIT,
         }
     }
 
@@ -91,11 +93,18 @@ impl GrpcServerTraceLayer {
         self
     }
 
-    /// Whether to add a `message` event per message (default `true`). The SDK keeps
-    /// at most 128 events per span by default (`SpanLimits`); later ones are counted
-    /// as dropped.
+    /// Whether to add `message` events (default `true`; see [`Self::message_event_limit`]).
     pub fn message_events(mut self, enabled: bool) -> Self {
         self.message_events = enabled;
+        self
+    }
+
+    /// How many `message` events to record per direction and call (default
+    /// [`DEFAULT_MESSAGE_EVENT_LIMIT`](crate::DEFAULT_MESSAGE_EVENT_LIMIT)): the first
+    /// ones; later messages are still numbered but cost no event. Raise the SDK's
+    /// `SpanLimits::max_events_per_span` (128 by default) to keep more than 64 + 64.
+    pub fn message_event_limit(mut self, limit: u32) -> Self {
+        self.message_event_limit = limit;
         self
     }
 }
@@ -197,7 +206,10 @@ where
             .extensions
             .insert(RpcContext::new(cx.clone(), self.layer.tracer.clone()));
         let body = if self.layer.message_events {
-            let messages = Some(Messages::new(Direction::Received));
+            let messages = Some(Messages::new(
+                Direction::Received,
+                self.layer.message_event_limit,
+            ));
             tonic::body::Body::new(TracedBody::request(body, cx.clone(), messages, None))
         } else {
             tonic::body::Body::new(body)
@@ -209,7 +221,7 @@ where
         let sent = self
             .layer
             .message_events
-            .then(|| Messages::new(Direction::Sent));
+            .then(|| Messages::new(Direction::Sent, self.layer.message_event_limit));
         ResponseFuture::new(future, span, sent)
     }
 }
