@@ -239,6 +239,16 @@ async fn run() {
 
     let raw_core_rate = raw_core(&raw, &format!("{}.raw", prefix())).await;
     let traced_core_rate = traced_pubsub(&traced_core, CORE_MESSAGES, None).await;
+    // The backend alone (no spans), to split the cost between headers and tracing.
+    let plain = NatsConfig::new(URL)
+        .with_subject_prefix(prefix())
+        .with_subscription_capacity(capacity);
+    let untraced_core_rate = traced_pubsub(
+        &NatsBroker::connect(plain).await.unwrap(),
+        CORE_MESSAGES,
+        None,
+    )
+    .await;
     let raw_js_rate = raw_jetstream(&raw, &stream, &format!("{js_prefix}.raw")).await;
     let traced_js_rate = traced_pubsub(&traced_js, JS_MESSAGES, Some("bench")).await;
     let (raw_p50, raw_p99) = raw_request(&raw, &format!("{}.rpc", prefix())).await;
@@ -253,6 +263,10 @@ async fn run() {
     println!(
         "core pub/sub {CORE_MESSAGES} msgs | {raw_core_rate:.0} msg/s | {traced_core_rate:.0} msg/s | {:.2}",
         traced_core_rate / raw_core_rate
+    );
+    println!(
+        "core pub/sub, untraced NatsBroker (headers, no spans) | {raw_core_rate:.0} msg/s | {untraced_core_rate:.0} msg/s | {:.2}",
+        untraced_core_rate / raw_core_rate
     );
     println!(
         "JetStream publish (PubAck awaited) + pull consume + ack {JS_MESSAGES} msgs | {raw_js_rate:.0} msg/s | {traced_js_rate:.0} msg/s | {:.2}",
