@@ -28,19 +28,15 @@ impl Window {
     /// errors stand out without colour too.
     pub(super) fn bar(&self, span: &SpanRecord, width: usize) -> String {
         let width = width.max(1);
-        let total = self.length.as_secs_f64();
+        let total = self.length.as_nanos();
         let column = |t: SystemTime| -> usize {
-            if total <= 0.0 {
+            if total == 0 {
                 return 0;
             }
-            let offset = t
-                .duration_since(self.start)
-                .unwrap_or_default()
-                .as_secs_f64();
-            // Truncation is intended: a column is a bucket of time.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let col = ((offset / total) * width as f64) as usize;
-            col.min(width - 1)
+            let offset = t.duration_since(self.start).unwrap_or_default().as_nanos();
+            // A column is a bucket of time: integer division, exact.
+            let col = offset.saturating_mul(width as u128) / total;
+            usize::try_from(col).unwrap_or(usize::MAX).min(width - 1)
         };
         let from = column(span.start_time);
         let to = column(span.end_time).max(from);
