@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use opentelemetry::Context;
 use opentelemetry::trace::{FutureExt as _, SpanKind, TraceContextExt, Tracer};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracewire_broker::trace::{Traced, Tracing};
 use tracewire_broker::{Broker, Delivery, Message, SubscribeOptions, Subscription};
 use tracewire_testkit::SpanCapture;
@@ -19,14 +18,18 @@ use common::{Streams, connect, core_config, js_config};
 async fn one_trace(config: tracewire_nats::NatsConfig) {
     let capture = SpanCapture::new();
     let tracing = Tracing::new(&capture.tracer_provider())
-        .with_propagator(Arc::new(TraceContextPropagator::new()));
+        .with_propagator(Arc::new(tracewire_core::TracewirePropagator::default()));
     // Two connections: nothing but the NATS headers links producer and consumer.
     let producer = Traced::new(connect(config.clone()).await, tracing.clone());
-    let consumer = Traced::new(connect(config).await, tracing);
+    let consumer_connection = connect(config).await;
+    let consumer = Traced::new(consumer_connection.clone(), tracing);
     let mut sub = consumer
         .subscribe("orders.created", SubscribeOptions::new())
         .await
         .unwrap();
+    // Core NATS is at-most-once and the SUB travels asynchronously: make sure the server
+    // holds it before the other connection publishes.
+    consumer_connection.flush().await.unwrap();
     let root = Context::current_with_span(capture.tracer("test").start("checkout"));
     producer
         .publish(Message::new("orders.created", "42"))

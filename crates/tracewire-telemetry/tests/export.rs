@@ -337,8 +337,14 @@ fn file_exporter_writes_valid_otlp_json_lines() {
             .all(|r| r.service_name.as_deref() == Some("file-svc"))
     );
     let tree = tracewire_telemetry::tree::render_records(&records, &Default::default());
-    assert!(tree.contains("└─ GET /orders/{id}  server"), "{tree}");
-    assert!(tree.contains("   └─ load order  internal"), "{tree}");
+    assert!(
+        tree.contains("└─ [file-svc] GET /orders/{id}  server"),
+        "{tree}"
+    );
+    assert!(
+        tree.contains("   └─ [file-svc] load order  internal"),
+        "{tree}"
+    );
 }
 
 #[test]
