@@ -115,16 +115,13 @@ impl NatsBroker {
         self.inner.subject(topic)
     }
 
-    /// Waits until everything published so far has reached the server (a round trip).
+    /// Waits (at most `request_timeout`) until the server has handled everything
+    /// published and subscribed so far on this connection: a round trip, not just a
+    /// socket flush.
     ///
     /// Cancel-safety: cancel-safe; nothing is lost by dropping the future.
     pub async fn flush(&self) -> Result<(), PublishError> {
-        let timeout = self.inner.config.request_timeout;
-        match tokio::time::timeout(timeout, self.inner.client.flush()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(PublishError::Backend(Box::new(NatsError::client(err)))),
-            Err(_) => Err(backend(NatsError::timed_out("flush", timeout))),
-        }
+        self.inner.round_trip().await.map_err(backend)
     }
 }
 
@@ -306,24 +303,24 @@ impl Broker for NatsBroker {
     async fn close(&self) -> Result<(), CloseError> {
         let inner = &self.inner;
         inner.closed.store(true, Ordering::Release);
+        // Core subscriptions unsubscribe when told to close; the round trip first makes
+        // sure what was published before `close` is already in their buffers.
+        let round_trip = inner.round_trip().await;
         inner.close_tx.send_replace(true);
         let mut live = inner.live.subscribe();
         let all_ended = async {
             let _ = live.wait_for(|n| *n == 0).await;
         };
         let drained = tokio::time::timeout(inner.config.drain_timeout, all_ended).await;
-        let flush = tokio::time::timeout(inner.config.request_timeout, inner.client.flush()).await;
+        // Dead letters and acks sent while draining reach the server before the end.
+        let flushed = inner.round_trip().await;
         let _ = inner.client.drain().await;
-        match (drained, flush) {
+        match (drained, round_trip.and(flushed)) {
             (Err(_), _) => Err(CloseError::Backend(Box::new(NatsError::timed_out(
                 "drain",
                 inner.config.drain_timeout,
             )))),
-            (_, Err(_)) => Err(CloseError::Backend(Box::new(NatsError::timed_out(
-                "flush",
-                inner.config.request_timeout,
-            )))),
-            (_, Ok(Err(err))) => Err(CloseError::Backend(Box::new(NatsError::client(err)))),
+            (_, Err(err)) => Err(CloseError::Backend(Box::new(err))),
             _ => Ok(()),
         }
     }

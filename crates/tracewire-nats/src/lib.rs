@@ -65,6 +65,7 @@ mod js_config;
 mod js_sub;
 mod keepalive;
 mod request;
+mod round_trip;
 mod secret;
 mod stream;
 mod subscription;

@@ -184,6 +184,12 @@ impl CoreSub {
                 ))));
             }
         };
+        // Publishers on other connections only reach this subscription once the server
+        // holds the SUB; `subscribe` returning means it does.
+        inner
+            .round_trip()
+            .await
+            .map_err(|err| SubscribeError::Backend(Box::new(err)))?;
         let close_rx = inner.close_tx.subscribe();
         Ok(Self {
             inner,
@@ -202,8 +208,10 @@ impl CoreSub {
                     biased;
                     _ = closed(&mut self.close_rx) => {
                         self.draining = true;
-                        // Unsubscribe; what the server already sent still arrives.
-                        let _ = self.sub.drain().await;
+                        // `close` made a round trip first, so everything published
+                        // before it is buffered here; unsubscribing keeps the buffer
+                        // and ends the stream after it (not `drain`: see round_trip.rs).
+                        let _ = self.sub.unsubscribe().await;
                         continue;
                     }
                     msg = self.sub.next() => msg?,

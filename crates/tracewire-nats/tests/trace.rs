@@ -21,15 +21,11 @@ async fn one_trace(config: tracewire_nats::NatsConfig) {
         .with_propagator(Arc::new(tracewire_core::TracewirePropagator::default()));
     // Two connections: nothing but the NATS headers links producer and consumer.
     let producer = Traced::new(connect(config.clone()).await, tracing.clone());
-    let consumer_connection = connect(config).await;
-    let consumer = Traced::new(consumer_connection.clone(), tracing);
+    let consumer = Traced::new(connect(config).await, tracing);
     let mut sub = consumer
         .subscribe("orders.created", SubscribeOptions::new())
         .await
         .unwrap();
-    // Core NATS is at-most-once and the SUB travels asynchronously: make sure the server
-    // holds it before the other connection publishes.
-    consumer_connection.flush().await.unwrap();
     let root = Context::current_with_span(capture.tracer("test").start("checkout"));
     producer
         .publish(Message::new("orders.created", "42"))
