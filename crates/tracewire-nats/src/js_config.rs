@@ -45,8 +45,9 @@ pub enum StartFrom {
 /// subjects, retention-compatible limits, duplicate window and max age are updated to
 /// this configuration when they differ.
 ///
-/// Subscriptions are pull consumers with explicit ack. With a queue group, the group
-/// name is the durable consumer name (members share it, it survives restarts). Without
+/// Subscriptions are pull consumers with explicit ack. With a queue group, the durable
+/// consumer is named `{group}-{topic}` (characters NATS forbids become `_`): members
+/// share it, it survives restarts, and one group on two topics is two consumers. Without
 /// one, each subscription gets its own consumer that starts at new messages and is
 /// deleted when the subscription is dropped (the server also removes it after
 /// [`inactive_threshold`](Self::inactive_threshold)).

@@ -24,9 +24,12 @@ fn consumer_error(err: impl Into<async_nats::Error>) -> SubscribeError {
     SubscribeError::Backend(Box::new(NatsError::client(err)))
 }
 
-/// A durable name from a queue group: characters NATS forbids become `_`.
-fn durable_name(group: &str) -> String {
-    group
+/// The durable consumer of queue group `group` on `topic`: `{group}-{topic}`, with the
+/// characters NATS forbids in names replaced by `_`. A queue group is per topic (as in
+/// core NATS), so one group on two topics is two consumers; a consumer named by the
+/// group alone would hand the second topic's subscriber the first topic's messages.
+fn durable_name(group: &str, topic: &str) -> String {
+    format!("{group}-{topic}")
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -74,14 +77,18 @@ impl JsSub {
     ) -> Result<Self, SubscribeError> {
         let js = js(&inner)?;
         let cfg = &js.config;
-        let durable = options.queue_group.as_deref().map(durable_name);
+        let topic = inner.topic_of(&subject);
+        let durable = options
+            .queue_group
+            .as_deref()
+            .map(|group| durable_name(group, &topic));
         let deliver_policy = match (&durable, cfg.durable_start) {
             (Some(_), StartFrom::All) => DeliverPolicy::All,
             _ => DeliverPolicy::New,
         };
         let config = pull::Config {
             durable_name: durable.clone(),
-            filter_subject: subject,
+            filter_subject: subject.clone(),
             ack_policy: AckPolicy::Explicit,
             ack_wait: cfg.ack_wait,
             // Redelivery is unlimited on the server: the backend dead-letters at
@@ -114,6 +121,17 @@ impl JsSub {
         let consumer: PullConsumer = tokio::time::timeout(timeout, create)
             .await
             .map_err(|_| timed_out("create consumer", timeout))??;
+        // Two (group, topic) pairs whose names sanitise alike must not share a consumer.
+        if let (Some(group), Some(found)) = (&options.queue_group, &durable) {
+            let filter = &consumer.cached_info().config.filter_subject;
+            if *filter != subject {
+                return Err(SubscribeError::Backend(Box::new(NatsError::client(
+                    format!(
+                        "durable consumer {found:?} of queue group {group:?} filters {filter:?}, not {subject:?}"
+                    ),
+                ))));
+            }
+        }
         let ephemeral = durable
             .is_none()
             .then(|| consumer.cached_info().name.clone());
@@ -357,5 +375,22 @@ impl Drop for JsDelivery {
         handle.spawn(async move {
             let _ = client.publish(reply, AckKind::Nak(None).into()).await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::durable_name;
+
+    #[test]
+    fn durable_names_are_per_group_and_topic() {
+        assert_eq!(
+            durable_name("/services/inventory", "order.created"),
+            "_services_inventory-order_created"
+        );
+        assert_ne!(
+            durable_name("g", "order.created"),
+            durable_name("g", "order.cancelled")
+        );
     }
 }

@@ -35,7 +35,7 @@
 //! | delivery | at-most-once: `ack`/`nack` are no-ops | at-least-once: explicit ack, nak (with delay), term |
 //! | `publish` returns `Ok` | handed to the connection | the stream's PubAck arrived (stored) |
 //! | duplicates | — | `Nats-Msg-Id` dedup within the window |
-//! | fan-out / queue groups | subscriptions / queue subscriptions | one consumer per subscription / durable consumer per group |
+//! | fan-out / queue groups | subscriptions / queue subscriptions | one consumer per subscription / durable consumer per group and topic |
 //! | redelivery limit | — | [`JetStreamConfig::max_deliver`], then dead letter and `+TERM` |
 //! | slow handlers | — | `+WPI` every `ack_wait / 3` while unsettled |
 //! | survives a server restart | client reconnects; messages in between are lost | reconnects, pull consumers resume, file storage keeps messages |

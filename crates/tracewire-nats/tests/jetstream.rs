@@ -147,7 +147,7 @@ async fn max_deliver_dead_letters_with_the_reason_then_terminates() {
     assert_eq!(m.headers.get(DLQ_TOPIC_HEADER), Some("work"));
     letter.ack().await.unwrap();
     broker.flush().await.unwrap();
-    let info = consumer_info(&broker, "workers").await;
+    let info = consumer_info(&broker, "workers-work").await;
     assert_eq!(
         (info.num_ack_pending, info.num_pending),
         (0, 0),
@@ -169,7 +169,7 @@ async fn a_slow_handler_is_kept_in_progress() {
     let d = next(&mut sub).await;
     // Four times ack_wait: without +WPI the server would have redelivered it.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let info = consumer_info(&broker, "slow").await;
+    let info = consumer_info(&broker, "slow-slow").await;
     assert_eq!(info.num_redelivered, 0, "kept in progress");
     d.ack().await.unwrap();
 }
@@ -189,4 +189,36 @@ async fn a_dropped_delivery_is_redelivered() {
     let again = next(&mut sub).await;
     assert_eq!(again.message().delivery_attempt, 2);
     again.ack().await.unwrap();
+}
+
+#[tokio::test]
+async fn one_queue_group_on_two_topics_gets_each_topics_messages() {
+    let streams = Streams::default();
+    let config = js_config(|js| js);
+    streams.add(&config);
+    let broker = connect(config).await;
+    let group = SubscribeOptions::new().queue_group("/services/inventory");
+    let mut created = broker
+        .subscribe("order.created", group.clone())
+        .await
+        .unwrap();
+    let mut cancelled = broker.subscribe("order.cancelled", group).await.unwrap();
+    broker
+        .publish(Message::new("order.created", "c"))
+        .await
+        .unwrap();
+    broker
+        .publish(Message::new("order.cancelled", "x"))
+        .await
+        .unwrap();
+    let d = next(&mut created).await;
+    assert_eq!(d.message().topic, "order.created");
+    d.ack().await.unwrap();
+    let d = next(&mut cancelled).await;
+    assert_eq!(
+        (d.message().topic.as_str(), &d.message().payload[..]),
+        ("order.cancelled", &b"x"[..]),
+        "the second topic's subscriber got the first topic's message"
+    );
+    d.ack().await.unwrap();
 }
