@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
-use opentelemetry::Context;
+use opentelemetry::trace::{Link, SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::{Context, KeyValue};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::Envelope;
 use crate::envelope::ErrorCode;
-use crate::otel::Telemetry;
+use crate::otel::{Telemetry, attr};
 
 /// What the session loop takes from the send queue.
 #[derive(Debug)]
@@ -59,13 +60,21 @@ pub struct WsSender {
 struct SenderShared {
     telemetry: Telemetry,
     max_message_size: usize,
+    /// The connection span's context: the parent of [`WsSender::send_linked`]'s spans.
+    conn_cx: Context,
 }
 
 impl WsSender {
-    pub(crate) fn new(tx: mpsc::Sender<Outbound>, telemetry: Telemetry, max: usize) -> Self {
+    pub(crate) fn new(
+        tx: mpsc::Sender<Outbound>,
+        telemetry: Telemetry,
+        max: usize,
+        conn_cx: Context,
+    ) -> Self {
         let shared = Arc::new(SenderShared {
             telemetry,
             max_message_size: max,
+            conn_cx,
         });
         Self { tx, shared }
     }
@@ -100,6 +109,59 @@ impl WsSender {
             .send(Outbound::Text(text))
             .await
             .map_err(|_| SendError::Closed)
+    }
+
+    /// Sends `envelope` that the application pushes on its own because of an operation
+    /// in **another trace** (`cause`: a status change, a price update), for example from
+    /// a broadcast feed.
+    ///
+    /// Opens a PRODUCER span `send {type}` as a child of the connection span, with a
+    /// link to `cause`'s span (when it has a valid one) and the attributes
+    /// `websocket.message.type`, `websocket.message.id` and `websocket.message.size`;
+    /// the envelope carries that span's context. So the stream stays in the
+    /// connection's trace while every message points at the operation that caused it
+    /// (the span ends once the envelope is queued; error status when it is not).
+    ///
+    /// Cancel-safe, like [`send`](Self::send) (a dropped future ends the span unqueued).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub async fn send_linked(&self, envelope: Envelope, cause: &Context) -> Result<(), SendError> {
+        let tracer = &self.shared.telemetry.tracer.0;
+        let mut attrs = vec![KeyValue::new(attr::MESSAGE_TYPE, envelope.kind.clone())];
+        if let Some(id) = &envelope.id {
+            attrs.push(KeyValue::new(attr::MESSAGE_ID, id.clone()));
+        }
+        let mut builder = tracer
+            .span_builder(format!("send {}", envelope.kind))
+            .with_kind(SpanKind::Producer)
+            .with_attributes(attrs);
+        let caused_by = cause.span().span_context().clone();
+        if caused_by.is_valid() {
+            builder = builder.with_links(vec![Link::with_context(caused_by)]);
+        }
+        let cx = self
+            .shared
+            .conn_cx
+            .with_span(builder.start_with_context(tracer.as_ref(), &self.shared.conn_cx));
+        let span = cx.span();
+        let queued = match self.encode(envelope, &cx, Some(self.shared.max_message_size)) {
+            Ok(text) => {
+                let size = i64::try_from(text.len()).unwrap_or(i64::MAX);
+                span.set_attribute(KeyValue::new(attr::MESSAGE_SIZE, size));
+                self.tx
+                    .send(Outbound::Text(text))
+                    .await
+                    .map_err(|_| SendError::Closed)
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = &queued {
+            span.set_status(Status::error(error.to_string()));
+        }
+        span.end();
+        queued
     }
 
     /// Queues `envelope` (current context injected) without waiting.

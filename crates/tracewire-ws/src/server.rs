@@ -9,7 +9,9 @@ use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt;
 use tracewire_core::carrier::HeaderExtractor;
 
-use crate::{ConnectionMeta, Handler, Session};
+use std::future::Future;
+
+use crate::{ConnectionMeta, Handler, Session, WsSender};
 
 impl<H: Handler> Session<H> {
     /// A `GET` route that upgrades to WebSocket and runs this session on the
@@ -70,6 +72,60 @@ impl<H: Handler> Session<H> {
         uri: &Uri,
         route: Option<&str>,
     ) -> Response {
+        self.upgrade_with(ws, headers, uri, route, |_sender| async {})
+    }
+
+    /// Like [`upgrade`](Self::upgrade), and once the connection is open runs
+    /// `on_open(sender)` next to it: the server side of [`start`](Self::start), for
+    /// streams the server pushes on its own (with [`WsSender::send_linked`] for
+    /// messages caused by operations in other traces).
+    ///
+    /// `on_open`'s future is dropped when the connection ends; when it completes first,
+    /// the connection stays open (inbound messages still reach the handler) until
+    /// either side closes it, for example with [`WsSender::close`].
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use axum::Router;
+    /// use axum::extract::ws::WebSocketUpgrade;
+    /// use axum::http::{HeaderMap, Uri};
+    /// use axum::routing::get;
+    /// use opentelemetry::Context;
+    /// use serde_json::json;
+    /// use tracewire_ws::{BoxError, Envelope, Responder, Session, close_code};
+    ///
+    /// let ticks = Session::new(|_msg: Envelope, _reply: Responder| async move {
+    ///     Err::<(), BoxError>("this stream takes no messages".into())
+    /// });
+    /// let app: Router = Router::new().route(
+    ///     "/ticks",
+    ///     get(move |ws: WebSocketUpgrade, headers: HeaderMap, uri: Uri| async move {
+    ///         ticks.upgrade_with(ws, &headers, &uri, None, |sender| async move {
+    ///             for n in 0..3 {
+    ///                 // The cause would be the context of the operation behind the tick.
+    ///                 let tick = Envelope::new("tick", json!(n));
+    ///                 if sender.send_linked(tick, &Context::new()).await.is_err() {
+    ///                     return; // the client went away
+    ///                 }
+    ///             }
+    ///             let _ = sender.close(close_code::NORMAL, "done").await;
+    ///         })
+    ///     }),
+    /// );
+    /// ```
+    pub fn upgrade_with<F, Fut>(
+        &self,
+        ws: WebSocketUpgrade,
+        headers: &HeaderMap,
+        uri: &Uri,
+        route: Option<&str>,
+        on_open: F,
+    ) -> Response
+    where
+        F: FnOnce(WsSender) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let current = Context::current();
         let parent = if current.has_active_span() {
             current
@@ -88,7 +144,16 @@ impl<H: Handler> Session<H> {
         ws.max_message_size(self.config.max_message_size)
             .max_frame_size(self.config.max_frame_size)
             .on_upgrade(move |socket| async move {
-                session.run(socket, meta).await;
+                let (sender, connection) = session.start(socket, meta);
+                let app = on_open(sender);
+                tokio::pin!(connection);
+                tokio::select! {
+                    biased;
+                    _closed = &mut connection => {}
+                    () = app => {
+                        connection.await;
+                    }
+                }
             })
     }
 }

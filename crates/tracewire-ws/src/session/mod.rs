@@ -169,7 +169,12 @@ impl<H: Handler> Session<H> {
         E: std::error::Error + Send + Sync + 'static,
     {
         let (tx, rx) = mpsc::channel(self.config.send_queue);
-        let sender = WsSender::new(tx, self.telemetry.clone(), self.config.max_message_size);
+        let sender = WsSender::new(
+            tx,
+            self.telemetry.clone(),
+            self.config.max_message_size,
+            conn_cx.clone(),
+        );
         let driver = run::Driver {
             handler: Arc::clone(&self.handler),
             config: self.config.clone(),

@@ -405,3 +405,59 @@ async fn the_application_closes_through_its_sender() {
         .assert_attr("WS /ws", "server.address", "127.0.0.1")
         .assert_attr("WS /ws", "server.port", 9_i64);
 }
+
+#[tokio::test]
+async fn a_pushed_message_has_a_send_span_under_the_connection_linked_to_its_cause() {
+    let cap = SpanCapture::new();
+    let s = session(&cap, echo, WsConfig::default());
+    let (socket, mut peer) = channel_pair(8);
+    let (sender, conn) = s.start(socket, ConnectionMeta::server("/ws"));
+    let conn = tokio::spawn(conn);
+
+    let cause = opentelemetry::Context::new().with_span(cap.tracer("app").start("change price"));
+    sender
+        .send_linked(Envelope::new("price", json!(42)).with_id("p-1"), &cause)
+        .await
+        .unwrap();
+    sender
+        .send_linked(
+            Envelope::new("price", json!(43)),
+            &opentelemetry::Context::new(),
+        )
+        .await
+        .unwrap();
+    let first = recv_envelope(&mut peer).await;
+    let second = recv_envelope(&mut peer).await;
+    assert_eq!((first.data, second.data), (json!(42), json!(43)));
+    cause.span().end();
+    sender.close(close_code::NORMAL, "done").await.unwrap();
+    let Some(Ok(Frame::Close(_))) = peer.next().await else {
+        panic!("expected the close frame")
+    };
+    peer.send(Frame::close(close_code::NORMAL, ""))
+        .await
+        .unwrap();
+    assert_eq!(conn.await.unwrap().code, close_code::NORMAL);
+
+    let view = TraceView::any_traces(cap.spans());
+    let sends = view.spans_named("send price");
+    assert_eq!(sends.len(), 2);
+    let conn_span = view.span("WS /ws");
+    let cause_span = view.span("change price");
+    for (send, env_tp) in sends.iter().zip([&first.headers, &second.headers]) {
+        assert_eq!(send.span_kind, SpanKind::Producer);
+        assert_eq!(send.parent_span_id, conn_span.span_context.span_id());
+        assert_eq!(trace_id(send), trace_id(conn_span));
+        let tp = env_tp.get("traceparent").unwrap();
+        assert_eq!(tp[36..52], send.span_context.span_id().to_string());
+    }
+    let links: Vec<_> = sends[0]
+        .links
+        .links
+        .iter()
+        .map(|l| &l.span_context)
+        .collect();
+    assert_eq!(links, [&cause_span.span_context], "linked to the cause");
+    assert!(sends[1].links.links.is_empty(), "no cause, no link");
+    assert_ne!(trace_id(cause_span), trace_id(conn_span));
+}
