@@ -48,6 +48,26 @@ fn is_reserved(name: &str) -> bool {
     RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name))
 }
 
+// Parsed once: a `&str` name is validated and copied on every `append`/`get_last`, which
+// is most of the per-message cost of the fields below. (Statics, not consts: a
+// `HeaderName` holds `Bytes`, which has interior mutability.)
+static ID_NAME: HeaderName = HeaderName::from_static(ID_HEADER);
+static MSG_ID_NAME: HeaderName = HeaderName::from_static(NATS_MSG_ID);
+static CONTENT_TYPE_NAME: HeaderName = HeaderName::from_static(CONTENT_TYPE_HEADER);
+static CORRELATION_ID_NAME: HeaderName = HeaderName::from_static(CORRELATION_ID_HEADER);
+static REPLY_TO_NAME: HeaderName = HeaderName::from_static(REPLY_TO_HEADER);
+static TIMESTAMP_NAME: HeaderName = HeaderName::from_static(TIMESTAMP_HEADER);
+static ATTEMPT_NAME: HeaderName = HeaderName::from_static(ATTEMPT_HEADER);
+
+/// Appends a reserved field: the name is known to be valid, the value is checked.
+fn push_field(map: &mut HeaderMap, name: &HeaderName, value: &str) -> Result<(), NatsError> {
+    let value = HeaderValue::from_str(value).map_err(|_| NatsError::InvalidHeader {
+        name: name.to_string(),
+    })?;
+    map.append(name.clone(), value);
+    Ok(())
+}
+
 fn push(map: &mut HeaderMap, name: &str, value: &str) -> Result<(), NatsError> {
     let invalid = || NatsError::InvalidHeader {
         name: name.to_owned(),
@@ -75,25 +95,28 @@ pub(crate) fn encode(msg: &Message, dedup_id: Option<&str>) -> Result<HeaderMap,
         };
         push(&mut map, name, value)?;
     }
-    push(&mut map, ID_HEADER, &msg.id)?;
+    push_field(&mut map, &ID_NAME, &msg.id)?;
     if let Some(id) = dedup_id {
-        push(&mut map, NATS_MSG_ID, id)?;
+        push_field(&mut map, &MSG_ID_NAME, id)?;
     }
     for (name, field) in [
-        (CONTENT_TYPE_HEADER, &msg.content_type),
-        (CORRELATION_ID_HEADER, &msg.correlation_id),
-        (REPLY_TO_HEADER, &msg.reply_to),
+        (&CONTENT_TYPE_NAME, &msg.content_type),
+        (&CORRELATION_ID_NAME, &msg.correlation_id),
+        (&REPLY_TO_NAME, &msg.reply_to),
     ] {
         if let Some(value) = field {
-            push(&mut map, name, value)?;
+            push_field(&mut map, name, value)?;
         }
     }
     let nanos = msg
         .timestamp
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-    push(&mut map, TIMESTAMP_HEADER, &nanos.to_string())?;
-    push(&mut map, ATTEMPT_HEADER, &msg.delivery_attempt.to_string())?;
+    map.append(TIMESTAMP_NAME.clone(), HeaderValue::from(nanos));
+    map.append(
+        ATTEMPT_NAME.clone(),
+        HeaderValue::from(msg.delivery_attempt),
+    );
     Ok(map)
 }
 
@@ -124,19 +147,18 @@ pub(crate) fn decode(
     nats_reply: Option<String>,
 ) -> Decoded {
     let mut msg = Message::new(topic, payload);
-    let mut raw = Headers::new();
     let mut error = None;
-    let last = |name: &'static str| -> Option<String> {
+    let last = |name: &HeaderName| -> Option<String> {
         headers
-            .and_then(|h| h.get_last(name))
+            .and_then(|h| h.get_last(name.clone()))
             .map(|v| v.as_str().to_owned())
     };
-    let id = last(ID_HEADER).or_else(|| last(NATS_MSG_ID));
-    let timestamp = last(TIMESTAMP_HEADER);
-    let attempt = last(ATTEMPT_HEADER);
-    msg.content_type = last(CONTENT_TYPE_HEADER);
-    msg.correlation_id = last(CORRELATION_ID_HEADER);
-    msg.reply_to = last(REPLY_TO_HEADER).or(nats_reply);
+    let id = last(&ID_NAME).or_else(|| last(&MSG_ID_NAME));
+    let timestamp = last(&TIMESTAMP_NAME);
+    let attempt = last(&ATTEMPT_NAME);
+    msg.content_type = last(&CONTENT_TYPE_NAME);
+    msg.correlation_id = last(&CORRELATION_ID_NAME);
+    msg.reply_to = last(&REPLY_TO_NAME).or(nats_reply);
     if let Some(id) = id {
         msg.id = id;
     }
@@ -162,18 +184,26 @@ pub(crate) fn decode(
             }
         }
     }
-    for (name, values) in headers.into_iter().flat_map(HeaderMap::iter) {
-        let name: &str = name.as_ref();
-        for value in values {
-            raw.append(name, value.as_str());
-            if !is_reserved(name) {
-                msg.headers.append(name, value.as_str());
-            }
-        }
-    }
+    let lines = || {
+        headers.into_iter().flat_map(HeaderMap::iter).flat_map(|(name, values)| {
+            values
+                .iter()
+                .map(move |value| (AsRef::<str>::as_ref(name), value.as_str()))
+        })
+    };
     match error {
-        None => Ok(msg),
+        None => {
+            for (name, value) in lines().filter(|(name, _)| !is_reserved(name)) {
+                msg.headers.append(name, value);
+            }
+            Ok(msg)
+        }
         Some(err) => {
+            // Every raw line, reserved ones included, for whoever inspects the dead letter.
+            let mut raw = Headers::new();
+            for (name, value) in lines() {
+                raw.append(name, value);
+            }
             msg.headers = raw;
             msg.timestamp = SystemTime::now();
             Err(Box::new((msg, err)))
