@@ -2,9 +2,11 @@
 //! behind `ServerTraceLayer`, alternately, in one process.
 //!
 //! Traced runs sample every span and export it through the SDK's batch processor to an
-//! exporter that serialises each span to JSON (real export work, no network); metrics
-//! go to an SDK meter provider with a manual reader. Every request carries a valid
-//! `traceparent`, so the traced server extracts a parent each time.
+//! exporter that does what the OTLP exporter does to a batch (convert and encode to
+//! protobuf) but counts the bytes instead of posting them; metrics go to an SDK meter
+//! provider. Every request carries a valid `traceparent`, so the traced server extracts
+//! a parent each time. A traced round ends when its spans are exported (a flush inside
+//! the timed region), so no export work spills into the next plain round.
 //!
 //! ```text
 //! cargo bench -p tracewire-http --bench http_load -- [requests] [concurrency] [rounds]
@@ -12,94 +14,25 @@
 //!
 //! Defaults: 40 000 requests, 32 connections, 3 rounds of (plain, traced). Each run
 //! stops at a 60 s deadline. Prints throughput ratio and p50/p99 latencies (best round
-//! of each mode, by throughput).
+//! of each mode, by throughput), and on Linux the process CPU time per request of each
+//! mode (load generator included), which other work on a shared machine blurs less
+//! than wall-clock throughput.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(missing_docs)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::routing::get;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
-};
+use support::{Pipeline, TRACEPARENT, app};
 use tokio::net::{TcpListener, TcpStream};
-use tracewire_http::ServerTraceLayer;
 
-const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+mod support;
+
 const DEADLINE: Duration = Duration::from_secs(60);
-
-/// Serialises every batch to newline-delimited JSON (ids, name, times, attributes)
-/// and counts spans and bytes: the CPU work of an exporter, without a network.
-#[derive(Debug, Clone, Default)]
-struct JsonCountingExporter {
-    spans: Arc<AtomicU64>,
-    bytes: Arc<AtomicU64>,
-}
-
-/// The fields an OTLP/JSON exporter writes, borrowed from the span.
-#[derive(serde::Serialize)]
-struct JsonSpan<'a> {
-    trace_id: String,
-    span_id: String,
-    parent_span_id: String,
-    name: &'a str,
-    kind: &'static str,
-    start_unix_nano: u128,
-    end_unix_nano: u128,
-    attributes: Vec<(&'a str, String)>,
-}
-
-impl SpanExporter for JsonCountingExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let mut buffer = Vec::with_capacity(batch.len() * 700);
-        for span in &batch {
-            let nanos = |t: std::time::SystemTime| {
-                t.duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_nanos()
-            };
-            let json = JsonSpan {
-                trace_id: span.span_context.trace_id().to_string(),
-                span_id: span.span_context.span_id().to_string(),
-                parent_span_id: span.parent_span_id.to_string(),
-                name: &span.name,
-                kind: "SERVER",
-                start_unix_nano: nanos(span.start_time),
-                end_unix_nano: nanos(span.end_time),
-                attributes: span
-                    .attributes
-                    .iter()
-                    .map(|kv| (kv.key.as_str(), kv.value.to_string()))
-                    .collect(),
-            };
-            serde_json::to_writer(&mut buffer, &json).unwrap_or_default();
-            buffer.push(b'\n');
-        }
-        self.bytes.fetch_add(buffer.len() as u64, Ordering::Relaxed);
-        self.spans.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-fn app() -> Router {
-    Router::new().route(
-        "/orders/{id}",
-        get(|| async {
-            (
-                [("content-type", "application/json")],
-                r#"{"id":7,"status":"ok"}"#,
-            )
-        }),
-    )
-}
 
 async fn serve(app: Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -115,15 +48,33 @@ async fn serve(app: Router) -> SocketAddr {
     addr
 }
 
+/// CPU time of the whole process so far (every thread, user and system), from
+/// `/proc/self/task/*/schedstat` (nanoseconds); `None` off Linux.
+fn process_cpu_ns() -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
 struct RunResult {
     completed: usize,
     elapsed: Duration,
     latencies_us: Vec<u64>,
+    cpu_ns: Option<u64>,
 }
 
 impl RunResult {
     fn rps(&self) -> f64 {
         self.completed as f64 / self.elapsed.as_secs_f64()
+    }
+    /// CPU microseconds per request (threads that ended during the run are missed,
+    /// but the runtime's workers and the batch processor live throughout).
+    fn cpu_us(&self) -> f64 {
+        self.cpu_ns
+            .map_or(f64::NAN, |ns| ns as f64 / 1e3 / self.completed as f64)
     }
     fn pct(&self, p: f64) -> u64 {
         let idx = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
@@ -133,6 +84,7 @@ impl RunResult {
 
 /// `requests` requests over `concurrency` keep-alive HTTP/1.1 connections.
 async fn load(addr: SocketAddr, requests: usize, concurrency: usize) -> RunResult {
+    let cpu_before = process_cpu_ns();
     let started = Instant::now();
     let deadline = started + DEADLINE;
     let mut tasks = Vec::new();
@@ -174,7 +126,24 @@ async fn load(addr: SocketAddr, requests: usize, concurrency: usize) -> RunResul
         completed: latencies_us.len(),
         elapsed,
         latencies_us,
+        cpu_ns: cpu_before.zip(process_cpu_ns()).map(|(a, b)| b - a),
     }
+}
+
+/// A traced round: the load, then the export of its spans, both timed.
+async fn traced_load(
+    addr: SocketAddr,
+    requests: usize,
+    concurrency: usize,
+    pipeline: &Pipeline,
+) -> RunResult {
+    let cpu_before = process_cpu_ns();
+    let mut run = load(addr, requests, concurrency).await;
+    let flush_started = Instant::now();
+    pipeline.tracer_provider.force_flush().unwrap();
+    run.elapsed += flush_started.elapsed();
+    run.cpu_ns = cpu_before.zip(process_cpu_ns()).map(|(a, b)| b - a);
+    run
 }
 
 fn arg(n: usize, default: usize) -> usize {
@@ -195,47 +164,28 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let exporter = JsonCountingExporter::default();
-        let processor = BatchSpanProcessor::builder(exporter.clone())
-            .with_batch_config(
-                BatchConfigBuilder::default()
-                    .with_max_queue_size(65_536)
-                    .with_max_export_batch_size(512)
-                    .with_scheduled_delay(Duration::from_millis(200))
-                    .build(),
-            )
-            .build();
-        let tracer_provider = SdkTracerProvider::builder()
-            .with_span_processor(processor)
-            .build();
-        let meter_provider = SdkMeterProvider::builder()
-            .with_periodic_exporter(InMemoryMetricExporter::default())
-            .build();
-        let traced_layer = ServerTraceLayer::new()
-            .tracer_provider(&tracer_provider)
-            .meter_provider(&meter_provider)
-            .propagator(Arc::new(tracewire_core::TracewirePropagator::default()));
+        let pipeline = Pipeline::new();
+        let traced_layer = pipeline.layer();
 
         let plain = serve(app()).await;
         let traced = serve(app().layer(traced_layer)).await;
 
         // Warm-up: connections, allocator, caches.
         load(plain, requests / 10, concurrency).await;
-        load(traced, requests / 10, concurrency).await;
+        traced_load(traced, requests / 10, concurrency, &pipeline).await;
 
         let mut plain_runs = Vec::new();
         let mut traced_runs = Vec::new();
         for round in 0..rounds {
             let p = load(plain, requests, concurrency).await;
-            let t = load(traced, requests, concurrency).await;
+            let t = traced_load(traced, requests, concurrency, &pipeline).await;
             println!(
-                "round {round}: plain {:>9.0} req/s p50 {:>5} us p99 {:>6} us | traced {:>9.0} req/s p50 {:>5} us p99 {:>6} us | ratio {:.3}",
-                p.rps(), p.pct(0.50), p.pct(0.99), t.rps(), t.pct(0.50), t.pct(0.99), t.rps() / p.rps()
+                "round {round}: plain {:>7.0} req/s p50 {:>4} us p99 {:>5} us cpu {:>5.1} us/req | traced {:>7.0} req/s p50 {:>4} us p99 {:>5} us cpu {:>5.1} us/req | ratio {:.3} (cpu {:.3})",
+                p.rps(), p.pct(0.50), p.pct(0.99), p.cpu_us(), t.rps(), t.pct(0.50), t.pct(0.99), t.cpu_us(), t.rps() / p.rps(), p.cpu_us() / t.cpu_us()
             );
             plain_runs.push(p);
             traced_runs.push(t);
         }
-        let _ = tracer_provider.force_flush();
         let best = |runs: &[RunResult]| {
             runs.iter()
                 .max_by(|a, b| a.rps().total_cmp(&b.rps()))
@@ -262,15 +212,34 @@ fn main() {
         println!("throughput ratio (best traced / best plain): {:.3}", t_rps / p_rps);
         println!("throughput ratio (median of rounds): {:.3}", sorted[sorted.len() / 2]);
         println!("per-round ratios: {}", ratios.join(", "));
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let p_cpu = median(plain_runs.iter().map(RunResult::cpu_us).collect());
+        let t_cpu = median(traced_runs.iter().map(RunResult::cpu_us).collect());
+        let p50s = |runs: &[RunResult], p| median(runs.iter().map(|r| r.pct(p) as f64).collect());
+        println!(
+            "median CPU per request: plain {p_cpu:.1} us, traced {t_cpu:.1} us (+{:.1} us; plain/traced {:.3})",
+            t_cpu - p_cpu,
+            p_cpu / t_cpu
+        );
+        println!(
+            "median of rounds: p50 plain {:.0} us traced {:.0} us; p99 plain {:.0} us traced {:.0} us",
+            p50s(&plain_runs, 0.50),
+            p50s(&traced_runs, 0.50),
+            p50s(&plain_runs, 0.99),
+            p50s(&traced_runs, 0.99)
+        );
         println!(
             "p50 +{} us, p99 +{} us",
             t50 as i64 - p50 as i64,
             t99 as i64 - p99 as i64
         );
         println!(
-            "spans exported: {} ({} JSON bytes)",
-            exporter.spans.load(Ordering::Relaxed),
-            exporter.bytes.load(Ordering::Relaxed)
+            "spans exported: {} ({} bytes encoded)",
+            pipeline.exporter.spans.load(Ordering::Relaxed),
+            pipeline.exporter.bytes.load(Ordering::Relaxed)
         );
     });
 }
