@@ -64,16 +64,8 @@ impl ColorChoice {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Demo(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|runtime| runtime.block_on(demo::run(args))),
-        Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|runtime| runtime.block_on(serve::run(args))),
+        Command::Demo(args) => block_on(demo::run(args)),
+        Command::Serve(args) => block_on(serve::run(args)),
         Command::View(args) => view::run(&args),
     };
     match outcome {
@@ -83,4 +75,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs `future` on a multi-threaded runtime.
+fn block_on(future: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let outcome = runtime.block_on(future);
+    if outcome.is_err() {
+        // A connection that failed may still be retrying on a thread of its own (lapin
+        // does after a connect timeout); shutting the runtime down under that thread
+        // makes it panic. The process is about to exit with the error anyway.
+        std::mem::forget(runtime);
+    }
+    outcome
 }

@@ -1,16 +1,19 @@
 //! `tracewire serve order|inventory|payment`: one service of the reference system as
 //! its own process, telemetry from `OTEL_*`, stopped gracefully by SIGINT or SIGTERM.
+//!
+//! Once it accepts requests it prints one line on stdout, `{service} listening on
+//! http://{ip}:{port}` (inventory's gRPC is on the same address), which scripts and
+//! tests read to find an ephemeral `--listen 127.0.0.1:0` port.
 
 use anyhow::Context as _;
 use tokio::sync::watch;
 use tracewire_broker::Broker as _;
-use tracewire_broker::memory::MemoryBroker;
 use tracewire_core::TracewirePropagator;
 use tracewire_service_kit::serve::{Server, bind, shutdown_signal};
 use tracewire_service_kit::{SharedPropagator, Telemetry};
 use tracewire_telemetry::{TelemetryConfig, TracesExporter, init};
 
-use crate::broker::BrokerUrl;
+use crate::broker::{BrokerUrl, DEFAULT_PREFIX, Namespace, parse_prefix};
 
 /// Which service to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -39,7 +42,9 @@ pub(crate) struct ServeArgs {
     /// The service to run.
     #[arg(value_enum)]
     service: ServiceName,
-    /// The message broker: `memory` (this process only), `nats://…` or `amqp://…`.
+    /// The message broker: `memory` (this process only), `nats://host:port`
+    /// (JetStream: a durable consumer per queue group, so a service that is down or
+    /// restarting misses nothing) or `amqp://user:pass@host:port` (durable queues).
     #[arg(
         long,
         env = "TRACEWIRE_BROKER",
@@ -47,6 +52,17 @@ pub(crate) struct ServeArgs {
         value_name = "URL"
     )]
     broker: BrokerUrl,
+    /// Keeps systems sharing a broker apart: the NATS subject prefix and JetStream
+    /// stream (upper-cased), or the RabbitMQ exchange. The services of one system use
+    /// the same prefix.
+    #[arg(
+        long,
+        env = "TRACEWIRE_BROKER_PREFIX",
+        default_value = DEFAULT_PREFIX,
+        value_name = "NAME",
+        value_parser = parse_prefix
+    )]
+    broker_prefix: String,
     /// The SQLite database: a file path (kept across restarts) or `memory`.
     #[arg(
         long,
@@ -73,7 +89,6 @@ pub(crate) struct ServeArgs {
 }
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    args.broker.require_built()?;
     let name = args.service.as_str();
     let mut config = TelemetryConfig::from_env(name)
         .context("OTEL_* configuration")?
@@ -92,7 +107,11 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "note: --broker memory reaches only services in this process; use nats:// or amqp:// to connect separate processes"
         );
     }
-    let broker = MemoryBroker::new();
+    let namespace = Namespace {
+        prefix: args.broker_prefix.clone(),
+        durable: true,
+    };
+    let broker = args.broker.connect(&namespace, name).await?;
     let traced = telemetry.broker(broker.clone());
     let (stop, stopped) = watch::channel(false);
     let listener = bind(&args.listen)

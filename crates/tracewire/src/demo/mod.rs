@@ -26,11 +26,12 @@ mod tests;
 
 use std::path::PathBuf;
 
+use tracewire_broker::Broker as _;
 use tracewire_core::TracewirePropagator;
 use tracewire_service_kit::SharedPropagator;
 use tracewire_telemetry::tree::{RenderOptions, render_records};
 
-use crate::broker::BrokerUrl;
+use crate::broker::{AnyBroker, BrokerUrl, Namespace};
 use crate::{ColorChoice, WATERFALL_WIDTH};
 use summary::Summary;
 use system::System;
@@ -41,7 +42,9 @@ pub(crate) struct DemoArgs {
     /// How many orders to place; every third one is above payment's limit and fails.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
     orders: u32,
-    /// The message broker: `memory` (embedded), `nats://host:port` or `amqp://host:port`.
+    /// The message broker: `memory` (embedded), `nats://host:port` (JetStream) or
+    /// `amqp://user:pass@host:port`. On NATS and RabbitMQ the run uses a fresh subject
+    /// prefix / exchange `tracewire-demo-…` and removes its stream / exchanges at the end.
     #[arg(long, default_value = "memory", value_name = "URL")]
     broker: BrokerUrl,
     /// When to colour the output.
@@ -60,7 +63,33 @@ pub(crate) struct DemoArgs {
 }
 
 pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    args.broker.require_built()?;
+    let namespace = Namespace {
+        prefix: run_prefix(),
+        durable: false,
+    };
+    let broker = args.broker.connect(&namespace, "demo").await?;
+    let outcome = run_on(&args, broker.clone()).await;
+    if args.broker != BrokerUrl::Memory {
+        if outcome.is_err() {
+            // Stopped early: the system did not close the broker.
+            let _ = tokio::time::timeout(system::SHUTDOWN_GRACE, broker.close()).await;
+        }
+        if let Err(error) = args.broker.remove(&namespace).await {
+            eprintln!("warning: cleaning up {}: {error:#}", namespace.prefix);
+        }
+    }
+    outcome
+}
+
+/// A subject prefix / exchange of this run's own: `tracewire-demo-{hex}`.
+fn run_prefix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("tracewire-demo-{:x}{nanos:08x}", std::process::id())
+}
+
+async fn run_on(args: &DemoArgs, broker: AnyBroker) -> anyhow::Result<()> {
     // The wire format between the services honours OTEL_PROPAGATORS, as in production.
     let selection = TracewirePropagator::from_env();
     for name in &selection.unknown_names {
@@ -68,7 +97,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let propagator: SharedPropagator = std::sync::Arc::new(selection.propagator);
 
-    let system = System::start(&propagator).await?;
+    let system = System::start(&propagator, broker).await?;
     let to_order = system
         .client
         .telemetry

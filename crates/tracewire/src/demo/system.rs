@@ -11,7 +11,6 @@ use axum::Router;
 use opentelemetry_sdk::trace::SpanData;
 use tokio::sync::watch;
 use tracewire_broker::Broker as _;
-use tracewire_broker::memory::MemoryBroker;
 use tracewire_broker::trace::Traced;
 use tracewire_http::ClientTraceLayer;
 use tracewire_http::proxy::ForwardProxy;
@@ -23,8 +22,10 @@ use tracewire_service_kit::{SharedPropagator, Telemetry};
 use tracewire_telemetry::tree::SpanRecord;
 use tracewire_telemetry::{MetricsExporter, TelemetryConfig, TelemetryGuard, TracesExporter, init};
 
+use crate::broker::AnyBroker;
+
 /// How long the services get to finish in-flight work when the demo ends.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// One in-process service: its name, its own tracer provider (spans kept in memory).
 pub(crate) struct Node {
@@ -76,10 +77,10 @@ impl Node {
 pub(crate) struct System {
     pub(crate) client: Node,
     pub(crate) nodes: Vec<Node>,
-    pub(crate) order: Order<Traced<MemoryBroker>>,
+    pub(crate) order: Order<Traced<AnyBroker>>,
     /// Where the demo client sends its orders: the mesh sidecar in front of order.
     pub(crate) entry_url: String,
-    broker: MemoryBroker,
+    broker: AnyBroker,
     stop: watch::Sender<bool>,
     servers: Vec<Server>,
     inventory_messaging: tracewire_inventory_service::Messaging,
@@ -88,14 +89,16 @@ pub(crate) struct System {
 }
 
 impl System {
-    /// Starts every service.
-    pub(crate) async fn start(propagator: &SharedPropagator) -> anyhow::Result<Self> {
+    /// Starts every service on `broker` (one connection shared by the three).
+    pub(crate) async fn start(
+        propagator: &SharedPropagator,
+        broker: AnyBroker,
+    ) -> anyhow::Result<Self> {
         let client = Node::new("demo-client", propagator)?;
         let sidecar = Node::new("order-sidecar", propagator)?;
         let order_node = Node::new("order", propagator)?;
         let inventory_node = Node::new("inventory", propagator)?;
         let payment_node = Node::new("payment", propagator)?;
-        let broker = MemoryBroker::new();
         let (stop, stopped) = watch::channel(false);
         let mut servers = Vec::new();
 

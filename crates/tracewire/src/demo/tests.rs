@@ -10,16 +10,20 @@ use tracewire_core::TracewirePropagator;
 use tracewire_service_kit::SharedPropagator;
 use tracewire_testkit::TraceView;
 
+use tracewire_broker::memory::MemoryBroker;
+
 use super::client::{self, Outcome};
 use super::plan;
 use super::system::System;
+use crate::broker::AnyBroker;
 
 const CHECK: &str = "tracewire.inventory.v1.InventoryService/CheckInventory";
 
 /// Runs `orders` orders and returns their outcomes and every span of every service.
 async fn run(orders: u32) -> (Vec<Outcome>, Vec<SpanData>) {
     let propagator: SharedPropagator = Arc::new(TracewirePropagator::default());
-    let system = System::start(&propagator).await.unwrap();
+    let broker = AnyBroker::Memory(MemoryBroker::new());
+    let system = System::start(&propagator, broker).await.unwrap();
     let to_order = system
         .client
         .telemetry
