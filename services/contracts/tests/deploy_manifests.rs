@@ -639,6 +639,24 @@ fn checker_catches_each_broken_reference() {
             "NATS without JetStream",
         ),
         (
+            "jetstream { store_dir: /data }",
+            "jetstreams { store_dir: /data }",
+            Problem::NatsConfig {
+                config_map: s("ConfigMap/nats-config"),
+                reason: s("JetStream is not enabled (no `jetstream { … }` block)"),
+            },
+            "a look-alike key does not enable JetStream",
+        ),
+        (
+            "port: 4222\n",
+            "port: 4223\n",
+            Problem::NatsConfig {
+                config_map: s("ConfigMap/nats-config"),
+                reason: s("port: 4223 is not a container port"),
+            },
+            "NATS listens where the pod declares nothing",
+        ),
+        (
             "name: tcp-client, port: 4222",
             "name: client, port: 4222",
             Problem::PortProtocolUnknown {

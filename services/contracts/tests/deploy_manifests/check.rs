@@ -762,8 +762,10 @@ fn nats_config(text: &str, declared: &dyn Fn(i64) -> bool) -> Vec<String> {
         .map(|l| l.split('#').next().unwrap_or(l).trim())
     {
         if depth == 0 {
-            if line.starts_with("jetstream") {
-                jetstream = !line.contains("false") && !line.contains("disabled");
+            if let Some(rest) = line.strip_prefix("jetstream")
+                && rest.starts_with([' ', '\t', '{', ':', '='])
+            {
+                jetstream = !rest.contains("false") && !rest.contains("disabled");
             }
             for key in ["port", "http_port", "http"] {
                 let value = line
