@@ -35,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+mod events;
 mod http;
 mod inventory;
 pub mod lifecycle;
@@ -53,7 +54,9 @@ use tracewire_broker::request_reply::Requester;
 use tracewire_broker::{Broker, SubscribeError};
 use tracewire_contracts::topics;
 use tracewire_service_kit::Telemetry;
+use tracewire_ws::Session;
 
+pub use events::{EVENTS_ROUTE, NoInbound, STATUS_TYPE};
 pub use inventory::InventoryClient;
 pub use messaging::{Messaging, start_messaging};
 pub use store::StoreError;
@@ -65,6 +68,10 @@ pub const SOURCE: &str = "/services/order";
 /// How long `POST /orders` waits for inventory to answer a stock hold.
 pub const RESERVE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How many status changes the feed ([`Order::updates`]) holds for a slow receiver
+/// before it lags (a lagging status stream re-reads the order from the store).
+pub const UPDATES_CAPACITY: usize = 1024;
+
 /// The order service's state. Cheap to clone.
 #[derive(Debug)]
 pub struct Order<B: Broker> {
@@ -74,6 +81,7 @@ pub struct Order<B: Broker> {
     requester: Requester<B>,
     bus: EventBus<B>,
     updates: broadcast::Sender<Update>,
+    events: Session<NoInbound>,
 }
 
 impl<B: Broker> Clone for Order<B> {
@@ -85,6 +93,7 @@ impl<B: Broker> Clone for Order<B> {
             requester: self.requester.clone(),
             bus: self.bus.clone(),
             updates: self.updates.clone(),
+            events: self.events.clone(),
         }
     }
 }
@@ -104,7 +113,11 @@ impl<B: Broker> Order<B> {
         let bus = telemetry
             .events(broker, SOURCE)
             .with_dead_letter(topics::DEAD_LETTER, 5);
-        let (updates, _) = broadcast::channel(1024);
+        let (updates, _) = broadcast::channel(UPDATES_CAPACITY);
+        let events = Session::new(NoInbound)
+            .config(events::config())
+            .tracer_provider(telemetry.provider())
+            .propagator(telemetry.propagator());
         Ok(Self {
             pool,
             telemetry,
@@ -112,6 +125,7 @@ impl<B: Broker> Order<B> {
             requester,
             bus,
             updates,
+            events,
         })
     }
 

@@ -55,6 +55,19 @@ pub fn next(status: OrderStatus, happening: &Happening) -> Option<Step> {
     }
 }
 
+/// How far along its life an order in `status` is: every step [`next`] takes goes
+/// strictly forward, so a status at or below what a client has already seen is news
+/// that arrived late (the status stream skips it).
+pub const fn progress(status: OrderStatus) -> u8 {
+    use OrderStatus as S;
+    match status {
+        S::Pending => 0,
+        S::Reserved | S::Paid | S::Rejected => 1,
+        S::PaymentFailed | S::Confirmed => 2,
+        S::Cancelled => 3,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +114,29 @@ mod tests {
         for path in paths {
             assert_eq!(run(path), (S::Cancelled, 1), "{path:?}");
         }
+    }
+
+    #[test]
+    fn every_step_goes_forward() {
+        let all = [
+            Happening::StockCommitted,
+            Happening::Paid,
+            Happening::PaymentRefused("x".into()),
+            Happening::StockReleased,
+        ];
+        for status in S::ALL {
+            for h in &all {
+                if let Some(step) = next(status, h) {
+                    assert!(
+                        progress(step.status) > progress(status),
+                        "{status} + {h:?} -> {}",
+                        step.status
+                    );
+                }
+            }
+        }
+        // Placing: pending, or rejected when the stock cannot be held.
+        assert!(progress(S::Rejected) > progress(S::Pending));
     }
 
     #[test]

@@ -146,7 +146,15 @@ impl<B: Broker> Order<B> {
             tx.commit().await?;
             return Ok(None);
         };
-        store::set_status(&mut tx, order_id, step.status, step.reason.as_deref()).await?;
+        let updating = Context::current();
+        store::set_status(
+            &mut tx,
+            order_id,
+            step.status,
+            step.reason.as_deref(),
+            updating.span().span_context(),
+        )
+        .await?;
         if step.cancel {
             let cancelled = OrderCancelled {
                 order_id: order_id.to_owned(),

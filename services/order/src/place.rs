@@ -106,8 +106,9 @@ impl<B: Broker> Order<B> {
             status: OrderStatus::Pending,
             reason: None,
         };
+        let placing = Context::current();
         let mut conn = self.pool.acquire().await.map_err(|e| internal(&e))?;
-        store::insert(&mut conn, &order)
+        store::insert(&mut conn, &order, placing.span().span_context())
             .await
             .map_err(|e| internal(&e))?;
         drop(conn);
@@ -130,6 +131,7 @@ impl<B: Broker> Order<B> {
                     &order.id,
                     OrderStatus::Rejected,
                     Some(refusal.message()),
+                    placing.span().span_context(),
                 )
                 .await
                 .map_err(|e| internal(&e))?;

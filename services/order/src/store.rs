@@ -1,5 +1,6 @@
 //! Order's table: one row per order, its lines as JSON.
 
+use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 use sqlx::{Row as _, SqliteConnection, SqlitePool};
 use tracewire_contracts::{Order, OrderStatus, PricedLine};
 use tracewire_service_kit::db::{self, DbError, Migration};
@@ -21,7 +22,21 @@ const MIGRATIONS: &[Migration] = &[
             created_at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
         )",
     ),
+    // `{trace id}-{span id}` of the operation that last changed the order, so that a
+    // stream opened later can still link its first message to the order's trace.
+    Migration::new(
+        3,
+        "orders changed_in",
+        "ALTER TABLE orders ADD COLUMN changed_in TEXT",
+    ),
 ];
+
+/// `{trace id}-{span id}` of `cause`, or nothing when it is not a valid span.
+fn span_ref(cause: &SpanContext) -> Option<String> {
+    cause
+        .is_valid()
+        .then(|| format!("{}-{}", cause.trace_id(), cause.span_id()))
+}
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,12 +59,17 @@ pub async fn open(location: &str) -> Result<SqlitePool, DbError> {
     Ok(pool)
 }
 
-/// Stores a new order.
-pub(crate) async fn insert(conn: &mut SqliteConnection, order: &Order) -> Result<(), StoreError> {
+/// Stores a new order, placed in the span `cause`.
+pub(crate) async fn insert(
+    conn: &mut SqliteConnection,
+    order: &Order,
+    cause: &SpanContext,
+) -> Result<(), StoreError> {
     let lines =
         serde_json::to_string(&order.lines).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
-        "INSERT INTO orders (id, customer, lines, total_cents, status, reason) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO orders (id, customer, lines, total_cents, status, reason, changed_in) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&order.id)
     .bind(&order.customer)
@@ -57,6 +77,7 @@ pub(crate) async fn insert(conn: &mut SqliteConnection, order: &Order) -> Result
     .bind(i64::try_from(order.total_cents).unwrap_or(i64::MAX))
     .bind(order.status.as_str())
     .bind(&order.reason)
+    .bind(span_ref(cause))
     .execute(conn)
     .await?;
     Ok(())
@@ -89,20 +110,51 @@ pub(crate) async fn find(
     }))
 }
 
-/// Sets `id`'s status (and reason, when given).
+/// Sets `id`'s status (and reason, when given), changed in the span `cause`.
 pub(crate) async fn set_status(
     conn: &mut SqliteConnection,
     id: &str,
     status: OrderStatus,
     reason: Option<&str>,
+    cause: &SpanContext,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE orders SET status = ?, reason = COALESCE(?, reason) WHERE id = ?")
-        .bind(status.as_str())
-        .bind(reason)
-        .bind(id)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE orders SET status = ?, reason = COALESCE(?, reason), \
+         changed_in = COALESCE(?, changed_in) WHERE id = ?",
+    )
+    .bind(status.as_str())
+    .bind(reason)
+    .bind(span_ref(cause))
+    .bind(id)
+    .execute(conn)
+    .await?;
     Ok(())
+}
+
+/// The span that last changed `id` (placed it or moved its status), when known: a
+/// remote span context, good for a link.
+pub(crate) async fn changed_in(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<Option<SpanContext>, StoreError> {
+    let stored: Option<Option<String>> =
+        sqlx::query_scalar("SELECT changed_in FROM orders WHERE id = ?")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(stored.flatten().as_deref().and_then(parse_span_ref))
+}
+
+fn parse_span_ref(text: &str) -> Option<SpanContext> {
+    let (trace_id, span_id) = text.split_once('-')?;
+    let sc = SpanContext::new(
+        TraceId::from_hex(trace_id).ok()?,
+        SpanId::from_hex(span_id).ok()?,
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    sc.is_valid().then_some(sc)
 }
 
 /// Records the stock hold of `id`.
@@ -117,4 +169,36 @@ pub(crate) async fn set_reservation(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn span_refs_round_trip_and_invalid_ones_are_not_stored() {
+        let sc = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        );
+        let text = span_ref(&sc).unwrap();
+        assert_eq!(text, "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7");
+        let back = parse_span_ref(&text).unwrap();
+        assert_eq!(
+            (back.trace_id(), back.span_id()),
+            (sc.trace_id(), sc.span_id())
+        );
+        assert_eq!(span_ref(&SpanContext::empty_context()), None);
+        for bad in [
+            "",
+            "-",
+            "xyz-00f067aa0ba902b7",
+            "00000000000000000000000000000000-00f067aa0ba902b7",
+        ] {
+            assert!(parse_span_ref(bad).is_none(), "{bad:?}");
+        }
+    }
 }
