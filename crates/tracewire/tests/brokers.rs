@@ -71,7 +71,13 @@ fn assert_demo(doc: &Value, broker: &str) {
     assert_eq!(summary["errors"], 2, "{broker}");
     assert_eq!(
         summary["services"],
-        serde_json::json!(["demo-client", "inventory", "order", "order-sidecar", "payment"]),
+        serde_json::json!([
+            "demo-client",
+            "inventory",
+            "order",
+            "order-sidecar",
+            "payment"
+        ]),
         "{broker}"
     );
     let orders = doc["orders"].as_array().expect("orders");
@@ -79,7 +85,11 @@ fn assert_demo(doc: &Value, broker: &str) {
         .iter()
         .map(|o| o["status"].as_str().unwrap_or("unsettled"))
         .collect();
-    assert_eq!(statuses, ["confirmed", "confirmed", "cancelled"], "{broker}");
+    assert_eq!(
+        statuses,
+        ["confirmed", "confirmed", "cancelled"],
+        "{broker}"
+    );
     assert_eq!(
         orders[2]["reason"], "amount 640.00 exceeds the 500.00 limit",
         "{broker}: the failed payment path"
@@ -90,7 +100,10 @@ fn assert_demo(doc: &Value, broker: &str) {
         }
     }
     let spans = doc["spans"].as_array().expect("spans");
-    assert_eq!(spans.len(), summary["spans"].as_u64().expect("count") as usize);
+    assert_eq!(
+        spans.len(),
+        summary["spans"].as_u64().expect("count") as usize
+    );
     for span in spans {
         for field in [
             "trace_id",

@@ -17,8 +17,7 @@ pub const NATS: &str = "nats://127.0.0.1:4222";
 pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 /// What a test needs from the machine, named in every failure.
-pub const NEEDS: &str =
-    "needs nats-server with JetStream on 127.0.0.1:4222 and RabbitMQ (guest/guest) on 127.0.0.1:5672";
+pub const NEEDS: &str = "needs nats-server with JetStream on 127.0.0.1:4222 and RabbitMQ (guest/guest) on 127.0.0.1:5672";
 
 /// A prefix of this test run's own, so runs and tests never share streams or queues.
 pub fn unique_prefix(base: &str) -> String {
@@ -340,5 +339,28 @@ pub fn assert_one_connected_trace(spans: &[SpanRecord], order_id: &str, services
             found.contains(service),
             "order {order_id}: no span of {service} in its trace (found {found:?})"
         );
+    }
+}
+
+/// Deletes the JetStream stream it names when dropped (the services of a test create it
+/// durable, on file), even when the test failed.
+pub struct StreamGuard(pub String);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        let stream = self.0.clone();
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async move {
+            if let Ok(client) = async_nats::connect("127.0.0.1:4222").await {
+                let js = async_nats::jetstream::new(client);
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(5), js.delete_stream(&stream)).await;
+            }
+        });
     }
 }
