@@ -1,7 +1,6 @@
 //! Plumbing shared by the server and client instrumentation: where the propagator,
 //! tracer and meter come from (a per-layer choice, the global ones by default).
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -121,8 +120,8 @@ pub(crate) fn known_method(method: &http::Method) -> Option<&'static str> {
 }
 
 /// `http.request.method` value for `method`.
-pub(crate) fn method_attr(method: &http::Method) -> Cow<'static, str> {
-    Cow::Borrowed(known_method(method).unwrap_or("_OTHER"))
+pub(crate) fn method_attr(method: &http::Method) -> &'static str {
+    known_method(method).unwrap_or("_OTHER")
 }
 
 /// `network.protocol.version` for an HTTP version.

@@ -2,10 +2,14 @@
 //! stored in the request extensions as [`RequestId`], recorded on the SERVER span as
 //! `http.request.header.x-request-id`, and returned on the response.
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The request id header name (what Envoy and Istio use).
 pub const X_REQUEST_ID: &str = "x-request-id";
+
+/// [`X_REQUEST_ID`] as a `HeaderName`: a map lookup or insert with a `&str` name
+/// parses it every time.
+pub(crate) const X_REQUEST_ID_HEADER: HeaderName = HeaderName::from_static(X_REQUEST_ID);
 
 /// The longest inbound request id accepted; a longer or non-visible-ASCII value is
 /// replaced by a generated one (it would otherwise be echoed into logs and spans).
@@ -20,7 +24,7 @@ impl RequestId {
     /// The inbound id if present and reasonable, else a new UUID v4.
     pub(crate) fn from_headers_or_new(headers: &HeaderMap) -> Self {
         headers
-            .get(X_REQUEST_ID)
+            .get(X_REQUEST_ID_HEADER)
             .filter(|value| {
                 let bytes = value.as_bytes();
                 !bytes.is_empty()

@@ -488,6 +488,121 @@ async fn server_metrics_are_recorded() {
     assert_eq!(active[0].value, 0, "every request finished");
 }
 
+/// Span names and `http.route` values are interned per route template: every
+/// (method, route) pair must still get its own, however requests interleave.
+#[tokio::test]
+async fn span_names_and_routes_stay_right_per_route_and_method() {
+    let capture = Capture::new();
+    let metrics = Metrics::new();
+    let app = Router::new()
+        .route(
+            "/carts/{id}",
+            get(|| async { "cart" }).post(|| async { "posted" }),
+        )
+        .route("/carts/{id}/items", get(|| async { "items" }))
+        .route("/any/{x}", axum::routing::any(|| async { "any" }))
+        .layer(layer(&capture).meter_provider(&metrics.provider));
+    let cases = [
+        ("GET", "/carts/1", "GET /carts/{id}", "/carts/{id}"),
+        ("POST", "/carts/2", "POST /carts/{id}", "/carts/{id}"),
+        (
+            "GET",
+            "/carts/3/items",
+            "GET /carts/{id}/items",
+            "/carts/{id}/items",
+        ),
+        ("PURGE", "/any/4", "HTTP /any/{x}", "/any/{x}"),
+        ("DELETE", "/any/5", "DELETE /any/{x}", "/any/{x}"),
+    ];
+    // Twice round, so the second pass is served from the caches.
+    for _ in 0..2 {
+        for (method, uri, _, _) in cases {
+            let response = app
+                .clone()
+                .oneshot(get_req(uri).method(method).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            response.into_body().collect().await.unwrap();
+        }
+    }
+    let spans = capture.spans();
+    assert_eq!(spans.len(), 2 * cases.len());
+    for span in &spans {
+        let path = attr_str(span, "url.path");
+        let (_, _, name, route) = cases.iter().find(|c| c.1 == path).unwrap();
+        assert_eq!(span.name, *name, "{path}");
+        assert_eq!(attr_str(span, "http.route"), *route, "{path}");
+    }
+    let points = metrics.points("http.server.request.duration");
+    for (method, _, _, route) in cases {
+        let method = if method == "PURGE" { "_OTHER" } else { method };
+        let point = points
+            .iter()
+            .find(|p| {
+                point_attr(p, "http.route").map(|v| v.as_str().into_owned())
+                    == Some(route.to_owned())
+                    && point_attr(p, "http.request.method").map(|v| v.as_str().into_owned())
+                        == Some(method.to_owned())
+            })
+            .unwrap_or_else(|| panic!("no point for {method} {route}"));
+        assert_eq!(point.count, 2, "{method} {route}");
+    }
+}
+
+/// The peer address and the `Host` header are cached per thread (one entry each):
+/// requests from other peers or for other hosts must not see a stale value.
+#[tokio::test]
+async fn peer_and_host_attributes_follow_each_request() {
+    use std::net::SocketAddr;
+
+    let capture = Capture::new();
+    let app = app(&capture).layer(layer(&capture));
+    let requests: [(&str, &str, &str, &str, i64, i64); 4] = [
+        ("/orders/1", "10.0.0.1:1000", "a.svc:81", "a.svc", 81, 1000),
+        (
+            "/orders/2",
+            "[2001:db8::2]:2000",
+            "b.svc",
+            "b.svc",
+            80,
+            2000,
+        ),
+        ("/orders/3", "10.0.0.1:1001", "a.svc:81", "a.svc", 81, 1001),
+        (
+            "/orders/4",
+            "10.0.0.3:3000",
+            "[::1]:8443",
+            "[::1]",
+            8443,
+            3000,
+        ),
+    ];
+    for (uri, peer, host, _, _, _) in requests {
+        let mut req = Request::get(uri)
+            .header("host", host)
+            .body(Body::empty())
+            .unwrap();
+        let peer: SocketAddr = peer.parse().unwrap();
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        let response = app.clone().oneshot(req).await.unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    let spans = capture.spans();
+    for (uri, peer, _, address, port, peer_port) in requests {
+        let span = spans
+            .iter()
+            .find(|s| attr_str(s, "url.path") == uri)
+            .unwrap();
+        let ip = peer.parse::<SocketAddr>().unwrap().ip().to_string();
+        assert_eq!(attr_str(span, "client.address"), ip, "{uri}");
+        assert_eq!(attr_str(span, "network.peer.address"), ip, "{uri}");
+        assert_eq!(attr_i64(span, "network.peer.port"), peer_port, "{uri}");
+        assert_eq!(attr_str(span, "server.address"), address, "{uri}");
+        assert_eq!(attr_i64(span, "server.port"), port, "{uri}");
+    }
+}
+
 #[tokio::test]
 async fn the_context_is_available_as_an_extension() {
     let capture = Capture::new();

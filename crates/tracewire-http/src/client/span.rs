@@ -10,7 +10,7 @@ use opentelemetry::metrics::MeterProvider;
 use opentelemetry::trace::{
     Span, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer, TracerProvider,
 };
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 
 use crate::metrics::ClientMetrics;
@@ -75,10 +75,7 @@ impl ClientCore {
         let name = known_method(method).unwrap_or("HTTP");
         let method_value = method_attr(method);
         let mut attrs = Vec::with_capacity(6);
-        attrs.push(KeyValue::new(
-            semconv::HTTP_REQUEST_METHOD,
-            method_value.clone(),
-        ));
+        attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method_value));
         if known_method(method).is_none() {
             attrs.push(KeyValue::new(
                 semconv::HTTP_REQUEST_METHOD_ORIGINAL,
@@ -87,9 +84,15 @@ impl ClientCore {
         }
         let mut metric_attrs = Vec::with_capacity(7);
         metric_attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method_value));
-        metric_attrs.push(KeyValue::new(semconv::URL_SCHEME, target.scheme.to_owned()));
+        let scheme = match target.scheme {
+            "http" => StringValue::from("http"),
+            "https" => StringValue::from("https"),
+            other => StringValue::from(other.to_owned()),
+        };
+        metric_attrs.push(KeyValue::new(semconv::URL_SCHEME, scheme));
         if let Some(host) = target.host {
-            let address = KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned());
+            // Shared by the span and the metric: one allocation, not two.
+            let address = KeyValue::new(semconv::SERVER_ADDRESS, Arc::<str>::from(host));
             attrs.push(address.clone());
             metric_attrs.push(address);
         }

@@ -1,10 +1,17 @@
 //! Stable HTTP server semantic-convention attributes, read from the request head.
+//!
+//! Values that repeat from request to request are built so that they cost no
+//! allocation: static strings for the scheme, method and protocol version, interned
+//! route templates ([`super::route`]), and the peer address formatted once per
+//! address and shared by `client.address` and `network.peer.address`.
 
-use std::net::SocketAddr;
+use std::cell::RefCell;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use http::header::{FORWARDED, HOST, USER_AGENT};
 use http::request::Parts;
-use opentelemetry::KeyValue;
+use opentelemetry::{KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 
 use crate::otel::{known_method, method_attr, protocol_version};
@@ -14,6 +21,15 @@ use crate::otel::{known_method, method_attr, protocol_version};
 /// name hook; behind a mesh the sidecar terminates TLS and the hop is plain HTTP).
 pub(crate) fn scheme(parts: &Parts) -> &str {
     parts.uri.scheme_str().unwrap_or("http")
+}
+
+/// [`scheme`] as an attribute value (static for `http` and `https`).
+pub(crate) fn scheme_value(parts: &Parts) -> StringValue {
+    match scheme(parts) {
+        "http" => StringValue::from("http"),
+        "https" => StringValue::from("https"),
+        other => StringValue::from(other.to_owned()),
+    }
 }
 
 /// The route template axum matched, when the layer runs inside an axum `Router`.
@@ -46,20 +62,77 @@ pub(crate) fn peer_addr(parts: &Parts) -> Option<SocketAddr> {
     parts.extensions.get::<SocketAddr>().copied()
 }
 
+thread_local! {
+    /// The last peer address formatted on this thread. Keep-alive connections send
+    /// request after request from one address (behind a mesh sidecar, every request
+    /// does), and formatting an address costs more than the rest of the attributes.
+    static LAST_PEER: RefCell<Option<(IpAddr, Arc<str>)>> = const { RefCell::new(None) };
+}
+
+/// `ip` as an attribute value.
+fn ip_value(ip: IpAddr) -> StringValue {
+    LAST_PEER.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((cached, text)) if *cached == ip => StringValue::from(Arc::clone(text)),
+            _ => {
+                let text: Arc<str> = ip.to_string().into();
+                *last = Some((ip, Arc::clone(&text)));
+                StringValue::from(text)
+            }
+        }
+    })
+}
+
+thread_local! {
+    /// The last `Host` header parsed on this thread (a copy of its bytes), with its
+    /// host and port: a server answers to a handful of names, and parsing one costs
+    /// two allocations. One entry per thread keeps memory bounded whatever clients
+    /// send.
+    static LAST_HOST: RefCell<Option<CachedHost>> = const { RefCell::new(None) };
+}
+
+/// A parsed `Host` header: its bytes, host and port.
+struct CachedHost {
+    raw: Box<[u8]>,
+    host: StringValue,
+    port: Option<u16>,
+}
+
 /// `(host, port)` from the `Host` header (HTTP/1.1) or the URI authority (HTTP/2).
-pub(crate) fn server_host_port(parts: &Parts) -> Option<(String, Option<u16>)> {
-    let authority = parts
-        .headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.parse::<http::uri::Authority>().ok())
-        .or_else(|| parts.uri.authority().cloned())?;
-    Some((authority.host().to_owned(), authority.port_u16()))
+pub(crate) fn server_host_port(parts: &Parts) -> Option<(StringValue, Option<u16>)> {
+    let from_header = parts.headers.get(HOST).and_then(|header| {
+        let raw = header.as_bytes();
+        LAST_HOST.with(|last| {
+            let mut last = last.borrow_mut();
+            if let Some(cached) = &*last
+                && *cached.raw == *raw
+            {
+                return Some((cached.host.clone(), cached.port));
+            }
+            let authority = header.to_str().ok()?.parse::<http::uri::Authority>().ok()?;
+            let host = StringValue::from(Arc::<str>::from(authority.host()));
+            let port = authority.port_u16();
+            *last = Some(CachedHost {
+                raw: raw.into(),
+                host: host.clone(),
+                port,
+            });
+            Some((host, port))
+        })
+    });
+    from_header.or_else(|| {
+        let authority = parts.uri.authority()?;
+        Some((
+            StringValue::from(authority.host().to_owned()),
+            authority.port_u16(),
+        ))
+    })
 }
 
 /// The original client: the first `for=` of `Forwarded`, else the first entry of
 /// `X-Forwarded-For`, else the peer address.
-fn client_address(parts: &Parts, peer: Option<SocketAddr>) -> Option<String> {
+fn client_address(parts: &Parts, peer: Option<&StringValue>) -> Option<StringValue> {
     let forwarded = parts
         .headers
         .get(FORWARDED)
@@ -80,12 +153,20 @@ fn client_address(parts: &Parts, peer: Option<SocketAddr>) -> Option<String> {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         })
-        .or_else(|| peer.map(|p| p.ip().to_string()))
+        .map(StringValue::from)
+        .or_else(|| peer.cloned())
 }
 
-/// Every attribute known when the request arrives.
-pub(crate) fn request_attributes(parts: &Parts, route: Option<&str>) -> Vec<KeyValue> {
-    let mut attrs = Vec::with_capacity(14);
+/// Every attribute known when the request arrives. `route` is the `http.route` value
+/// and `scheme` the `url.scheme` value (the caller reuses both for metrics).
+pub(crate) fn request_attributes(
+    parts: &Parts,
+    route: Option<&StringValue>,
+    scheme_value: &StringValue,
+) -> Vec<KeyValue> {
+    // The most this pushes, plus the status code and request id added later, so the
+    // span's attribute list never reallocates.
+    let mut attrs = Vec::with_capacity(16);
     attrs.push(KeyValue::new(
         semconv::HTTP_REQUEST_METHOD,
         method_attr(&parts.method),
@@ -106,9 +187,9 @@ pub(crate) fn request_attributes(parts: &Parts, route: Option<&str>) -> Vec<KeyV
             crate::client::redact::redact_query(query),
         ));
     }
-    attrs.push(KeyValue::new(semconv::URL_SCHEME, scheme(parts).to_owned()));
+    attrs.push(KeyValue::new(semconv::URL_SCHEME, scheme_value.clone()));
     if let Some(route) = route {
-        attrs.push(KeyValue::new(semconv::HTTP_ROUTE, route.to_owned()));
+        attrs.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
     }
     if let Some((host, port)) = server_host_port(parts) {
         attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, host));
@@ -122,14 +203,12 @@ pub(crate) fn request_attributes(parts: &Parts, route: Option<&str>) -> Vec<KeyV
         }
     }
     let peer = peer_addr(parts);
-    if let Some(client) = client_address(parts, peer) {
+    let peer_ip = peer.map(|p| ip_value(p.ip()));
+    if let Some(client) = client_address(parts, peer_ip.as_ref()) {
         attrs.push(KeyValue::new(semconv::CLIENT_ADDRESS, client));
     }
-    if let Some(peer) = peer {
-        attrs.push(KeyValue::new(
-            semconv::NETWORK_PEER_ADDRESS,
-            peer.ip().to_string(),
-        ));
+    if let (Some(peer), Some(ip)) = (peer, peer_ip) {
+        attrs.push(KeyValue::new(semconv::NETWORK_PEER_ADDRESS, ip));
         attrs.push(KeyValue::new(
             semconv::NETWORK_PEER_PORT,
             i64::from(peer.port()),
@@ -174,7 +253,7 @@ mod tests {
         );
         p.extensions
             .insert("10.0.0.1:5555".parse::<SocketAddr>().unwrap());
-        let attrs = request_attributes(&p, Some("/users/{id}"));
+        let attrs = request_attributes(&p, Some(&"/users/{id}".into()), &scheme_value(&p));
         assert_eq!(get(&attrs, "http.request.method").unwrap().as_str(), "GET");
         assert_eq!(get(&attrs, "url.path").unwrap().as_str(), "/users/7");
         assert_eq!(get(&attrs, "url.query").unwrap().as_str(), "token=abc&x=1");
@@ -217,7 +296,7 @@ mod tests {
                 .body(())
                 .unwrap(),
         );
-        let attrs = request_attributes(&p, None);
+        let attrs = request_attributes(&p, None, &scheme_value(&p));
         assert_eq!(
             get(&attrs, "http.request.method").unwrap().as_str(),
             "_OTHER"

@@ -14,7 +14,7 @@ use pin_project_lite::pin_project;
 
 use super::body::TracedBody;
 use super::span::{ServerSpan, panic_message};
-use crate::request_id::X_REQUEST_ID;
+use crate::request_id::X_REQUEST_ID_HEADER;
 
 /// The body of the 500 that replaces a panicked handler (the `ApiError` shape).
 const PANIC_BODY: &[u8] = br#"{"error":{"code":"internal","message":"internal server error"}}"#;
@@ -103,7 +103,7 @@ where
                     span.record_status(parts.status);
                 }
                 if let Some(id) = request_id {
-                    parts.headers.entry(X_REQUEST_ID).or_insert(id);
+                    parts.headers.entry(X_REQUEST_ID_HEADER).or_insert(id);
                 }
                 Poll::Ready(Ok(Response::from_parts(parts, TracedBody::new(body, span))))
             }
@@ -125,7 +125,7 @@ where
                     .headers_mut()
                     .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 if let Some(id) = request_id {
-                    response.headers_mut().insert(X_REQUEST_ID, id);
+                    response.headers_mut().insert(X_REQUEST_ID_HEADER, id);
                 }
                 Poll::Ready(Ok(response))
             }

@@ -47,6 +47,7 @@ mod body;
 mod future;
 mod layer;
 mod options;
+mod route;
 mod service;
 mod span;
 

@@ -81,7 +81,8 @@ impl MakeSpanName for DefaultSpanName {
     fn span_name(&self, req: &Parts, route: Option<&str>) -> Cow<'static, str> {
         let method = crate::otel::known_method(&req.method).unwrap_or("HTTP");
         match route {
-            Some(route) => Cow::Owned(format!("{method} {route}")),
+            // Interned per route: no allocation per request.
+            Some(route) => super::route::span_name(method, route),
             None => Cow::Borrowed(method),
         }
     }

@@ -11,17 +11,17 @@ use http::{HeaderValue, Request, Response};
 use http_body::Body;
 use opentelemetry::trace::{Link, SpanBuilder, SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_semantic_conventions::attribute as semconv;
 use tower_service::Service;
 
-use super::attributes::{matched_route, request_attributes, scheme};
+use super::attributes::{matched_route, request_attributes, scheme_value};
 use super::body::TracedBody;
 use super::future::ResponseFuture;
 use super::layer::Core;
 use super::options::{MakeSpanName, PublicEndpoint, RequestFilter};
-use super::span::{ServerSpan, panic_message};
+use super::route::route_value;
+use super::span::{MetricAttributes, ServerSpan, panic_message};
 use crate::otel::{method_attr, protocol_version};
-use crate::request_id::{RequestId, X_REQUEST_ID};
+use crate::request_id::{RequestId, X_REQUEST_ID_HEADER};
 
 /// The layer's configuration, shared by every clone of the service.
 pub(crate) struct Shared<F, N, P> {
@@ -89,8 +89,10 @@ where
     fn start_span(&self, parts: &Parts, request_id: Option<&RequestId>) -> ServerSpan {
         let route = matched_route(parts);
         let name = self.name.span_name(parts, route);
+        let route = route.map(route_value);
+        let scheme = scheme_value(parts);
         let extracted = self.core.propagation.extract(&parts.headers);
-        let mut attrs = request_attributes(parts, route);
+        let mut attrs = request_attributes(parts, route.as_ref(), &scheme);
         if let Some(id) = request_id {
             attrs.push(KeyValue::new(
                 "http.request.header.x-request-id",
@@ -115,20 +117,15 @@ where
             .0
             .build_with_context(builder.with_attributes(attrs), &parent);
         let cx = parent.with_span(span);
-
-        let method = KeyValue::new(semconv::HTTP_REQUEST_METHOD, method_attr(&parts.method));
-        let url_scheme = KeyValue::new(semconv::URL_SCHEME, scheme(parts).to_owned());
-        let active = vec![method.clone(), url_scheme.clone()];
-        let mut duration = Vec::with_capacity(7);
-        duration.extend([method, url_scheme]);
-        if let Some(route) = route {
-            duration.push(KeyValue::new(semconv::HTTP_ROUTE, route.to_owned()));
-        }
-        duration.push(KeyValue::new(semconv::NETWORK_PROTOCOL_NAME, "http"));
-        if let Some(version) = protocol_version(parts.version) {
-            duration.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
-        }
-        ServerSpan::start(cx, Arc::clone(&self.core.metrics), active, duration)
+        let metric_attrs = MetricAttributes {
+            method: method_attr(&parts.method),
+            scheme,
+            route,
+            version: protocol_version(parts.version),
+            status: None,
+            error_type: None,
+        };
+        ServerSpan::start(cx, Arc::clone(&self.core.metrics), metric_attrs)
     }
 }
 
@@ -158,7 +155,7 @@ where
             // Downstream code (and the forwarding proxy) sees the id it will return.
             parts
                 .headers
-                .insert(X_REQUEST_ID, id.header_value().clone());
+                .insert(X_REQUEST_ID_HEADER, id.header_value().clone());
             parts.extensions.insert(id.clone());
             id
         });

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use http::StatusCode;
 use opentelemetry::trace::{Status, TraceContextExt};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 
 use crate::metrics::ServerMetrics;
@@ -18,27 +18,68 @@ pub(crate) struct ServerSpan {
     cx: Context,
     started: Instant,
     metrics: Arc<ServerMetrics>,
-    /// Attributes of `http.server.active_requests` (method, scheme).
-    active_attrs: Vec<KeyValue>,
-    /// Attributes of `http.server.request.duration`; status and error are added at the end.
-    duration_attrs: Vec<KeyValue>,
+    attrs: MetricAttributes,
     ended: bool,
 }
 
+/// The values of the metric attributes, kept apart and assembled when measured: the
+/// strings are static or shared, so this costs no allocation per request beyond the
+/// one list the duration histogram gets.
+#[derive(Debug)]
+pub(crate) struct MetricAttributes {
+    /// `http.request.method`
+    pub(crate) method: &'static str,
+    /// `url.scheme`
+    pub(crate) scheme: StringValue,
+    /// `http.route`
+    pub(crate) route: Option<StringValue>,
+    /// `network.protocol.version`
+    pub(crate) version: Option<&'static str>,
+    /// `http.response.status_code`, once known.
+    pub(crate) status: Option<i64>,
+    /// `error.type`, on failure.
+    pub(crate) error_type: Option<Cow<'static, str>>,
+}
+
+impl MetricAttributes {
+    /// Attributes of `http.server.active_requests` (method, scheme).
+    fn active(&self) -> [KeyValue; 2] {
+        [
+            KeyValue::new(semconv::HTTP_REQUEST_METHOD, self.method),
+            KeyValue::new(semconv::URL_SCHEME, self.scheme.clone()),
+        ]
+    }
+
+    /// Attributes of `http.server.request.duration`, in a fixed order (the SDK finds
+    /// an existing series fastest when the order repeats).
+    fn duration(&self) -> Vec<KeyValue> {
+        let mut attrs = Vec::with_capacity(7);
+        attrs.extend(self.active());
+        if let Some(route) = &self.route {
+            attrs.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
+        }
+        attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_NAME, "http"));
+        if let Some(version) = self.version {
+            attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
+        }
+        if let Some(status) = self.status {
+            attrs.push(KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, status));
+        }
+        if let Some(error_type) = &self.error_type {
+            attrs.push(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
+        }
+        attrs
+    }
+}
+
 impl ServerSpan {
-    pub(crate) fn start(
-        cx: Context,
-        metrics: Arc<ServerMetrics>,
-        active_attrs: Vec<KeyValue>,
-        duration_attrs: Vec<KeyValue>,
-    ) -> Self {
-        metrics.request_started(&active_attrs);
+    pub(crate) fn start(cx: Context, metrics: Arc<ServerMetrics>, attrs: MetricAttributes) -> Self {
+        metrics.request_started(&attrs.active());
         Self {
             cx,
             started: Instant::now(),
             metrics,
-            active_attrs,
-            duration_attrs,
+            attrs,
             ended: false,
         }
     }
@@ -53,14 +94,12 @@ impl ServerSpan {
         let code = i64::from(status.as_u16());
         let span = self.cx.span();
         span.set_attribute(KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, code));
-        self.duration_attrs
-            .push(KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, code));
+        self.attrs.status = Some(code);
         if status.is_server_error() {
             let error_type = status.as_str().to_owned();
             span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
             span.set_status(Status::error(""));
-            self.duration_attrs
-                .push(KeyValue::new(semconv::ERROR_TYPE, error_type));
+            self.attrs.error_type = Some(Cow::Owned(error_type));
         }
     }
 
@@ -69,10 +108,7 @@ impl ServerSpan {
         let span = self.cx.span();
         span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
         span.set_status(Status::error(message));
-        self.duration_attrs
-            .retain(|kv| kv.key.as_str() != semconv::ERROR_TYPE);
-        self.duration_attrs
-            .push(KeyValue::new(semconv::ERROR_TYPE, error_type));
+        self.attrs.error_type = Some(error_type);
     }
 
     /// Records a panic of the handler as an `exception` event.
@@ -94,7 +130,7 @@ impl ServerSpan {
         let seconds = self.started.elapsed().as_secs_f64();
         self.cx.span().end();
         self.metrics
-            .request_finished(&self.active_attrs, seconds, &self.duration_attrs);
+            .request_finished(&self.attrs.active(), seconds, &self.attrs.duration());
     }
 }
 
