@@ -7,8 +7,17 @@
 //! - consumes `payment.completed`, `payment.failed`, `inventory.reserved` and
 //!   `inventory.released` to move each order through its states ([`lifecycle`]),
 //!   publishing `order.cancelled` when a payment fails; idempotent per message;
-//! - streams an order's status changes ([`Order::updates`]; served over WebSocket by
-//!   the process).
+//! - `GET /orders/{id}/events` ([`EVENTS_ROUTE`]), a WebSocket of the order's status:
+//!   the current state first, then every later change of that order
+//!   ([`Order::updates`]), closed with 1000 once the order is final; a JSON 404 for an
+//!   unknown order before upgrading. Each message is a `tracewire-ws` envelope of type
+//!   [`STATUS_TYPE`] carrying an [`OrderUpdate`](tracewire_contracts::OrderUpdate), sent
+//!   in a PRODUCER span `send order.status` (a child of the connection span
+//!   `WS /orders/{id}/events`) with a **link** to the span that made the change
+//!   (`create order`, `update order`), so the stream is connected to the order's trace,
+//!   even for a client that connects after the change (the store remembers the span).
+//!   A stream that falls behind the feed re-reads the order from the store
+//!   (`cause: "resync"`); client messages get `error` replies ([`NoInbound`]).
 //!
 //! State lives in SQLite ([`store`]), so a restarted service keeps its orders.
 //!
@@ -129,7 +138,10 @@ impl<B: Broker> Order<B> {
         })
     }
 
-    /// Every status change from now on, with the context it happened in.
+    /// Every status change from now on, with the context it happened in (all orders;
+    /// filter by `order_id`). The feed holds [`UPDATES_CAPACITY`] changes for a slow
+    /// receiver, which then gets `RecvError::Lagged`: re-read the order with
+    /// [`find`](Self::find) (subscribe before reading, so nothing falls in between).
     pub fn updates(&self) -> broadcast::Receiver<Update> {
         self.updates.subscribe()
     }
@@ -152,7 +164,7 @@ impl<B: Broker> Order<B> {
 }
 
 /// The order service's HTTP routes, traced: `POST /orders`, `GET /orders/{id}` and
-/// the WebSocket `GET /orders/{id}/events`.
+/// the WebSocket `GET /orders/{id}/events` (see the crate docs).
 pub fn app<B: Broker>(order: Order<B>) -> Router {
     let layer = order.telemetry.http_layer();
     http::routes(order).layer(layer)
