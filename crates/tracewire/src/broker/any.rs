@@ -57,8 +57,9 @@ pub(crate) enum AnyDelivery {
     Memory(MemoryDelivery),
     #[cfg(feature = "nats")]
     Nats(NatsDelivery),
+    /// Boxed: an AMQP delivery is more than twice the size of the others.
     #[cfg(feature = "amqp")]
-    Amqp(AmqpDelivery),
+    Amqp(Box<AmqpDelivery>),
 }
 
 impl Broker for AnyBroker {
@@ -109,7 +110,7 @@ impl Subscription for AnySubscription {
             #[cfg(feature = "nats")]
             Self::Nats(s) => s.next().await.map(AnyDelivery::Nats),
             #[cfg(feature = "amqp")]
-            Self::Amqp(s) => s.next().await.map(AnyDelivery::Amqp),
+            Self::Amqp(s) => s.next().await.map(|d| AnyDelivery::Amqp(Box::new(d))),
         }
     }
 
