@@ -129,19 +129,23 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let parent = parent_context(req.extensions());
-        let uri = req.uri().clone();
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        // Split so the target can borrow the URI while the headers are written
+        // (no clone of the URI or method per request).
+        let (mut parts, body) = req.into_parts();
+        let parent = parent_context(&parts.extensions);
+        let uri = &parts.uri;
         let target = Target {
             scheme: uri.scheme_str().unwrap_or("http"),
             host: uri.host(),
             port: uri.port_u16(),
-            full: full_uri(&uri),
+            full: full_uri(uri),
         };
-        let method = req.method().clone();
-        let span = self.core.start(&parent, &method, target, req.headers_mut());
+        let span = self
+            .core
+            .start(&parent, &parts.method, target, &mut parts.headers);
         ResponseFuture {
-            inner: self.inner.call(req),
+            inner: self.inner.call(Request::from_parts(parts, body)),
             span: Some(span),
         }
     }
