@@ -141,13 +141,24 @@ impl RunResult {
     }
 }
 
+/// The socket settings of the traced side (`WsConfig` defaults), used by the plain
+/// server and the load generator too, so both servers read and write alike (the read
+/// buffer size alone changes throughput a lot: tungstenite zero-fills it per read).
+fn read_alike() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tracewire_ws::WsConfig::default().tungstenite()
+}
+
 /// `messages` echo round trips over `connections` WebSocket connections.
 async fn load(addr: SocketAddr, messages: usize, connections: usize, traced: bool) -> RunResult {
     let mut sockets = Vec::new();
     for _ in 0..connections {
-        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-            .await
-            .unwrap();
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(
+            format!("ws://{addr}/ws"),
+            Some(read_alike()),
+            false,
+        )
+        .await
+        .unwrap();
         sockets.push(socket);
     }
     let started = Instant::now();
@@ -226,7 +237,13 @@ fn main() {
             .tracer_provider(&provider)
             .propagator(Arc::new(tracewire_core::TracewirePropagator::default()));
 
-        let plain = serve(Router::new().route("/ws", get(|ws: WebSocketUpgrade| async move { ws.on_upgrade(plain_echo) }))).await;
+        let plain = serve(Router::new().route("/ws", get(|ws: WebSocketUpgrade| async move {
+            let config = read_alike();
+            ws.read_buffer_size(config.read_buffer_size)
+                .max_message_size(config.max_message_size.unwrap_or(usize::MAX))
+                .max_frame_size(config.max_frame_size.unwrap_or(usize::MAX))
+                .on_upgrade(plain_echo)
+        }))).await;
         let traced = serve(Router::new().route("/ws", session.route())).await;
 
         // Warm-up: connections, allocator, caches.

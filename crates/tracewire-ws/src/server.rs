@@ -143,6 +143,7 @@ impl<H: Handler> Session<H> {
         let session = self.clone();
         ws.max_message_size(self.config.max_message_size)
             .max_frame_size(self.config.max_frame_size)
+            .read_buffer_size(self.config.read_buffer_size)
             .on_upgrade(move |socket| async move {
                 let (sender, connection) = session.start(socket, meta);
                 let app = on_open(sender);
