@@ -155,7 +155,9 @@ mod tests {
         assert_eq!(socket.max_message_size, Some(64 * 1024));
         assert_eq!(socket.max_frame_size, Some(64 * 1024));
         assert_eq!(socket.read_buffer_size, 8 * 1024);
-        let tuned = WsConfig::default().read_buffer_size(256 * 1024).tungstenite();
+        let tuned = WsConfig::default()
+            .read_buffer_size(256 * 1024)
+            .tungstenite();
         assert_eq!(tuned.read_buffer_size, 256 * 1024);
         let floor = WsConfig::default().read_buffer_size(10).tungstenite();
         assert_eq!(floor.read_buffer_size, 1024, "at least 1 KiB");
