@@ -185,11 +185,14 @@ pub(crate) fn decode(
         }
     }
     let lines = || {
-        headers.into_iter().flat_map(HeaderMap::iter).flat_map(|(name, values)| {
-            values
-                .iter()
-                .map(move |value| (AsRef::<str>::as_ref(name), value.as_str()))
-        })
+        headers
+            .into_iter()
+            .flat_map(HeaderMap::iter)
+            .flat_map(|(name, values)| {
+                values
+                    .iter()
+                    .map(move |value| (AsRef::<str>::as_ref(name), value.as_str()))
+            })
     };
     match error {
         None => {
