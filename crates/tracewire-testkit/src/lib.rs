@@ -22,6 +22,7 @@
 //! | feature  | default | what it adds |
 //! |----------|---------|--------------|
 //! | `broker` | no      | [`conformance`]: the suite every `tracewire-broker` backend runs |
+//! | `bench`  | no      | [`bench`]: the export pipeline every benchmark harness uses |
 //!
 //! On failure every assertion panics with the span tree (rendered by
 //! `tracewire_telemetry::tree`), for example:
@@ -41,6 +42,10 @@ mod capture;
 
 pub use assert::TraceView;
 pub use capture::SpanCapture;
+
+/// The export pipeline every benchmark harness uses.
+#[cfg(feature = "bench")]
+pub mod bench;
 
 /// The conformance suite every broker backend passes.
 #[cfg(feature = "broker")]

@@ -2,9 +2,10 @@
 //! plain JSON, no spans) and through a traced `Session`, alternately, in one process.
 //!
 //! Traced runs sample every message span and export it through the SDK's batch
-//! processor to an exporter that serialises each span to JSON (real export work, no
-//! network). Every traced message carries a valid `traceparent` in its envelope, so the
-//! server extracts a parent each time and injects one into each reply.
+//! processor to `tracewire_testkit::bench::OtlpCountingExporter` (the OTLP exporter's
+//! encoding work, no network). Every traced message carries a valid `traceparent` in
+//! its envelope, so the server extracts a parent each time and injects one into each
+//! reply.
 //!
 //! ```text
 //! cargo bench -p tracewire-ws --bench ws_echo -- [messages] [connections] [rounds]
@@ -18,74 +19,19 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::ws::{Message as AxMessage, WebSocket, WebSocketUpgrade};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
-};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
+use tracewire_testkit::bench::ExportPipeline;
 use tracewire_ws::{BoxError, Envelope, Responder, Session};
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-
-/// Serialises every batch to newline-delimited JSON and counts spans and bytes.
-#[derive(Debug, Clone, Default)]
-struct JsonCountingExporter {
-    spans: Arc<AtomicU64>,
-    bytes: Arc<AtomicU64>,
-}
-
-#[derive(Serialize)]
-struct JsonSpan<'a> {
-    trace_id: String,
-    span_id: String,
-    parent_span_id: String,
-    name: &'a str,
-    start_unix_nano: u128,
-    end_unix_nano: u128,
-    attributes: Vec<(&'a str, String)>,
-    links: usize,
-}
-
-impl SpanExporter for JsonCountingExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let mut buffer = Vec::with_capacity(batch.len() * 700);
-        let nanos = |t: std::time::SystemTime| {
-            t.duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos()
-        };
-        for span in &batch {
-            let json = JsonSpan {
-                trace_id: span.span_context.trace_id().to_string(),
-                span_id: span.span_context.span_id().to_string(),
-                parent_span_id: span.parent_span_id.to_string(),
-                name: &span.name,
-                start_unix_nano: nanos(span.start_time),
-                end_unix_nano: nanos(span.end_time),
-                attributes: span
-                    .attributes
-                    .iter()
-                    .map(|kv| (kv.key.as_str(), kv.value.to_string()))
-                    .collect(),
-                links: span.links.links.len(),
-            };
-            serde_json::to_writer(&mut buffer, &json).unwrap_or_default();
-            buffer.push(b'\n');
-        }
-        self.bytes.fetch_add(buffer.len() as u64, Ordering::Relaxed);
-        self.spans.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
 
 /// The plain server's message: the same JSON shape, no headers, no spans.
 #[derive(Serialize, Deserialize)]
@@ -222,17 +168,8 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let exporter = JsonCountingExporter::default();
-        let processor = BatchSpanProcessor::builder(exporter.clone())
-            .with_batch_config(
-                BatchConfigBuilder::default()
-                    .with_max_queue_size(65_536)
-                    .with_max_export_batch_size(512)
-                    .with_scheduled_delay(Duration::from_millis(200))
-                    .build(),
-            )
-            .build();
-        let provider = SdkTracerProvider::builder().with_span_processor(processor).build();
+        let pipeline = ExportPipeline::new(65_536, 512);
+        let provider = pipeline.tracer_provider.clone();
         let session = Session::new(traced_echo)
             .tracer_provider(&provider)
             .propagator(Arc::new(tracewire_core::TracewirePropagator::default()));
@@ -282,9 +219,9 @@ fn main() {
         println!("throughput ratio (median of rounds): {:.3}", ratios[ratios.len() / 2]);
         println!("per-round ratios: {}", per_round.join(", "));
         println!(
-            "spans exported: {} ({} JSON bytes)",
-            exporter.spans.load(Ordering::Relaxed),
-            exporter.bytes.load(Ordering::Relaxed)
+            "spans exported: {} ({} OTLP protobuf bytes)",
+            pipeline.exporter.spans(),
+            pipeline.exporter.bytes()
         );
     });
 }
