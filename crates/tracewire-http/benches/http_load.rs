@@ -12,11 +12,11 @@
 //! cargo bench -p tracewire-http --bench http_load -- [requests] [concurrency] [rounds]
 //! ```
 //!
-//! Defaults: 40 000 requests, 32 connections, 3 rounds of (plain, traced). Each run
-//! stops at a 60 s deadline. Prints throughput ratio and p50/p99 latencies (best round
-//! of each mode, by throughput), and on Linux the process CPU time per request of each
-//! mode (load generator included), which other work on a shared machine blurs less
-//! than wall-clock throughput.
+//! Defaults: 40 000 requests, 32 connections, 3 rounds of (plain, traced), the order
+//! alternating from round to round. Each run stops at a 60 s deadline. Prints per-round
+//! and median throughput ratios, p50/p99 latencies, and on Linux the process CPU time
+//! per request of each mode (load generator included), which other work on a shared
+//! machine blurs less than wall-clock throughput.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(missing_docs)]
 
@@ -177,8 +177,15 @@ fn main() {
         let mut plain_runs = Vec::new();
         let mut traced_runs = Vec::new();
         for round in 0..rounds {
-            let p = load(plain, requests, concurrency).await;
-            let t = traced_load(traced, requests, concurrency, &pipeline).await;
+            // Alternate which mode goes first, so neither always runs in the other's
+            // wake (scheduler state, caches, frequency).
+            let (p, t) = if round % 2 == 0 {
+                let p = load(plain, requests, concurrency).await;
+                (p, traced_load(traced, requests, concurrency, &pipeline).await)
+            } else {
+                let t = traced_load(traced, requests, concurrency, &pipeline).await;
+                (load(plain, requests, concurrency).await, t)
+            };
             println!(
                 "round {round}: plain {:>7.0} req/s p50 {:>4} us p99 {:>5} us cpu {:>5.1} us/req | traced {:>7.0} req/s p50 {:>4} us p99 {:>5} us cpu {:>5.1} us/req | ratio {:.3} (cpu {:.3})",
                 p.rps(), p.pct(0.50), p.pct(0.99), p.cpu_us(), t.rps(), t.pct(0.50), t.pct(0.99), t.cpu_us(), t.rps() / p.rps(), p.cpu_us() / t.cpu_us()
