@@ -8,9 +8,10 @@
 //! * `traced+msg`: as `traced`, plus a child span per stream message
 //!   (`RpcContext::process_each`).
 //!
-//! Traced modes sample every span and export through the SDK's batch processor to an
-//! exporter that serialises each span to JSON (real export work, no network); metrics go
-//! to an SDK meter provider with a periodic in-memory exporter.
+//! Traced modes sample every span and export through the SDK's batch processor to
+//! `tracewire_testkit::bench::OtlpCountingExporter` (the OTLP exporter's encoding work,
+//! events included, no network); metrics go to an SDK meter provider with a periodic
+//! in-memory exporter.
 //!
 //! ```text
 //! cargo bench -p tracewire-grpc --bench grpc_load -- [stream_messages] [streams] [unary_calls] [concurrency] [rounds]
@@ -23,15 +24,11 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::{Stream, StreamExt};
-use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
-};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tokio::net::TcpListener;
 use tonic::transport::{Channel, Endpoint, Server};
 use tonic::{Request, Response, Status, Streaming};
@@ -41,58 +38,7 @@ use tracewire_grpc::demo::v1::stream_service_client::StreamServiceClient;
 use tracewire_grpc::demo::v1::stream_service_server::{StreamService, StreamServiceServer};
 use tracewire_grpc::demo::v1::{StreamRequest, StreamResponse};
 use tracewire_grpc::{GrpcClientTraceLayer, GrpcServerTraceLayer, RpcContext};
-
-/// Serialises every batch to newline-delimited JSON and counts spans and bytes: the
-/// CPU work of an exporter, without a network.
-#[derive(Debug, Clone, Default)]
-struct JsonCountingExporter {
-    spans: Arc<AtomicU64>,
-    bytes: Arc<AtomicU64>,
-}
-
-#[derive(serde::Serialize)]
-struct JsonSpan<'a> {
-    trace_id: String,
-    span_id: String,
-    parent_span_id: String,
-    name: &'a str,
-    start_unix_nano: u128,
-    end_unix_nano: u128,
-    attributes: Vec<(&'a str, String)>,
-    events: usize,
-}
-
-impl SpanExporter for JsonCountingExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let mut buffer = Vec::with_capacity(batch.len() * 500);
-        let nanos = |t: std::time::SystemTime| {
-            t.duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos()
-        };
-        for span in &batch {
-            let json = JsonSpan {
-                trace_id: span.span_context.trace_id().to_string(),
-                span_id: span.span_context.span_id().to_string(),
-                parent_span_id: span.parent_span_id.to_string(),
-                name: &span.name,
-                start_unix_nano: nanos(span.start_time),
-                end_unix_nano: nanos(span.end_time),
-                attributes: span
-                    .attributes
-                    .iter()
-                    .map(|kv| (kv.key.as_str(), kv.value.to_string()))
-                    .collect(),
-                events: span.events.len(),
-            };
-            serde_json::to_writer(&mut buffer, &json).unwrap_or_default();
-            buffer.push(b'\n');
-        }
-        self.bytes.fetch_add(buffer.len() as u64, Ordering::Relaxed);
-        self.spans.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
+use tracewire_testkit::bench::ExportPipeline;
 
 /// Echo service; with `per_message_spans`, each stream message is processed in its own
 /// child span.
@@ -293,18 +239,9 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let exporter = JsonCountingExporter::default();
-        let processor = BatchSpanProcessor::builder(exporter.clone())
-            .with_batch_config(
-                BatchConfigBuilder::default()
-                    .with_max_queue_size(262_144)
-                    .with_max_export_batch_size(512)
-                    .with_scheduled_delay(Duration::from_millis(200))
-                    .build(),
-            )
-            .build();
+        let pipeline = ExportPipeline::new(262_144, 512);
         let providers = Providers {
-            tracer: SdkTracerProvider::builder().with_span_processor(processor).build(),
+            tracer: pipeline.tracer_provider.clone(),
             meter: SdkMeterProvider::builder()
                 .with_periodic_exporter(InMemoryMetricExporter::default())
                 .build(),
@@ -348,9 +285,9 @@ fn main() {
             );
         }
         println!(
-            "spans exported: {} ({} JSON bytes)",
-            exporter.spans.load(Ordering::Relaxed),
-            exporter.bytes.load(Ordering::Relaxed)
+            "spans exported: {} ({} OTLP protobuf bytes)",
+            pipeline.exporter.spans(),
+            pipeline.exporter.bytes()
         );
     });
 }
