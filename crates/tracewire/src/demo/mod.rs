@@ -54,7 +54,9 @@ pub(crate) struct DemoArgs {
     #[arg(long, value_name = "FILE")]
     save: Option<PathBuf>,
     /// Also export the spans to this OTLP/gRPC collector (Jaeger, Tempo, an
-    /// OpenTelemetry Collector), e.g. `http://127.0.0.1:4317`.
+    /// OpenTelemetry Collector), e.g. `http://127.0.0.1:4317`, after the run. Each
+    /// export waits at most `OTEL_EXPORTER_OTLP_TIMEOUT` ms (default 10 s); a failed
+    /// export is a warning on stderr and does not change the exit status.
     #[arg(long, value_name = "URL")]
     otlp_endpoint: Option<String>,
     /// Print one JSON document (summary, orders, spans) instead of text.
@@ -140,9 +142,6 @@ async fn run_on(args: &DemoArgs, broker: AnyBroker) -> anyhow::Result<()> {
     if let Some(path) = &args.save {
         save::save(path, &by_service).await?;
     }
-    if let Some(endpoint) = &args.otlp_endpoint {
-        export::export(endpoint, &by_service).await?;
-    }
     let summary = Summary::of(&records);
     let verdict = check(&summary, &outcomes, args.orders);
     if args.json {
@@ -150,14 +149,21 @@ async fn run_on(args: &DemoArgs, broker: AnyBroker) -> anyhow::Result<()> {
             "{}",
             json::render(&summary, &outcomes, &records, verdict.is_ok())?
         );
-        return verdict;
+    } else {
+        let options = RenderOptions::new()
+            .with_color(args.color.enabled())
+            .with_waterfall(WATERFALL_WIDTH);
+        println!();
+        print!("{}", render_records(&records, &options));
+        println!("\n{summary}");
     }
-    let options = RenderOptions::new()
-        .with_color(args.color.enabled())
-        .with_waterfall(WATERFALL_WIDTH);
-    println!();
-    print!("{}", render_records(&records, &options));
-    println!("\n{summary}");
+    // After the output, which does not depend on it. A collector that is down or slow is
+    // a warning, as in the SDK's exporters: the run's result (and exit status) stands.
+    if let Some(endpoint) = &args.otlp_endpoint
+        && let Err(error) = export::export(endpoint, &by_service).await
+    {
+        eprintln!("warning: traces not exported to {endpoint}: {error:#}");
+    }
     verdict
 }
 
