@@ -69,19 +69,22 @@ thread_local! {
     static LAST_PEER: RefCell<Option<(IpAddr, Arc<str>)>> = const { RefCell::new(None) };
 }
 
-/// `ip` as an attribute value.
+/// `ip` as an attribute value. (`try_with`: during thread teardown the cache is gone
+/// and the value is simply built.)
 fn ip_value(ip: IpAddr) -> StringValue {
-    LAST_PEER.with(|last| {
-        let mut last = last.borrow_mut();
-        match &*last {
-            Some((cached, text)) if *cached == ip => StringValue::from(Arc::clone(text)),
-            _ => {
-                let text: Arc<str> = ip.to_string().into();
-                *last = Some((ip, Arc::clone(&text)));
-                StringValue::from(text)
-            }
-        }
-    })
+    let cached = LAST_PEER
+        .try_with(|last| match &*last.borrow() {
+            Some((cached, text)) if *cached == ip => Some(Arc::clone(text)),
+            _ => None,
+        })
+        .ok()
+        .flatten();
+    if let Some(text) = cached {
+        return StringValue::from(text);
+    }
+    let text: Arc<str> = ip.to_string().into();
+    let _ = LAST_PEER.try_with(|last| *last.borrow_mut() = Some((ip, Arc::clone(&text))));
+    StringValue::from(text)
 }
 
 thread_local! {
@@ -103,23 +106,28 @@ struct CachedHost {
 pub(crate) fn server_host_port(parts: &Parts) -> Option<(StringValue, Option<u16>)> {
     let from_header = parts.headers.get(HOST).and_then(|header| {
         let raw = header.as_bytes();
-        LAST_HOST.with(|last| {
-            let mut last = last.borrow_mut();
-            if let Some(cached) = &*last
-                && *cached.raw == *raw
-            {
-                return Some((cached.host.clone(), cached.port));
-            }
-            let authority = header.to_str().ok()?.parse::<http::uri::Authority>().ok()?;
-            let host = StringValue::from(Arc::<str>::from(authority.host()));
-            let port = authority.port_u16();
-            *last = Some(CachedHost {
+        let cached = LAST_HOST
+            .try_with(|last| {
+                let last = last.borrow();
+                let cached = last.as_ref().filter(|cached| *cached.raw == *raw)?;
+                Some((cached.host.clone(), cached.port))
+            })
+            .ok()
+            .flatten();
+        if cached.is_some() {
+            return cached;
+        }
+        let authority = header.to_str().ok()?.parse::<http::uri::Authority>().ok()?;
+        let host = StringValue::from(Arc::<str>::from(authority.host()));
+        let port = authority.port_u16();
+        let _ = LAST_HOST.try_with(|last| {
+            *last.borrow_mut() = Some(CachedHost {
                 raw: raw.into(),
                 host: host.clone(),
                 port,
             });
-            Some((host, port))
-        })
+        });
+        Some((host, port))
     });
     from_header.or_else(|| {
         let authority = parts.uri.authority()?;

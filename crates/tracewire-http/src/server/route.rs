@@ -51,14 +51,16 @@ thread_local! {
 
 /// The interned entry of `route`, or `None` once [`MAX_ROUTES`] are interned.
 fn lookup(route: &str) -> Option<&'static Interned> {
-    if let Some(found) = LOCAL.with(|local| local.borrow().get(route).copied()) {
+    // `try_with`: during thread teardown the local map is gone; the global one serves.
+    let local = LOCAL.try_with(|local| local.borrow().get(route).copied());
+    if let Ok(Some(found)) = local {
         return Some(found);
     }
     let found = {
         let mut global = GLOBAL.lock().unwrap_or_else(PoisonError::into_inner);
         intern(global.get_or_insert_with(HashMap::new), route, MAX_ROUTES)?
     };
-    LOCAL.with(|local| local.borrow_mut().insert(found.route, found));
+    let _ = LOCAL.try_with(|local| local.borrow_mut().insert(found.route, found));
     Some(found)
 }
 
