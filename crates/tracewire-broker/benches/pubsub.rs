@@ -1,59 +1,23 @@
 //! In-memory pub/sub and request/reply throughput, traced (every message, batch
-//! processor, an exporter that walks every span) against untraced, in one run.
+//! processor, `tracewire_testkit::bench::OtlpCountingExporter`) against untraced, in one run.
 //!
 //! `cargo bench -p tracewire-broker --bench pubsub` (release). Prints msg/s and ratios.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
-};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracewire_broker::memory::MemoryBroker;
 use tracewire_broker::request_reply::{Requester, serve};
 use tracewire_broker::trace::{Traced, Tracing};
 use tracewire_broker::{BoxError, Broker, Delivery, Message, SubscribeOptions, Subscription};
 use tracewire_core::TracewirePropagator;
+use tracewire_testkit::bench::ExportPipeline;
 
 const MESSAGES: u64 = 200_000;
 const REQUESTS: u64 = 20_000;
 const PAYLOAD: [u8; 256] = [b'x'; 256];
-
-/// Exports by walking every span (names and attributes), counting them.
-#[derive(Clone, Debug, Default)]
-struct CountingExporter {
-    spans: Arc<AtomicU64>,
-    work: Arc<AtomicU64>,
-}
-
-impl SpanExporter for CountingExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let mut work = 0u64;
-        for span in &batch {
-            work += span.name.len() as u64 + span.attributes.len() as u64 + span.links.len() as u64;
-        }
-        self.work.fetch_add(work, Ordering::Relaxed);
-        self.spans.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-fn tracer_provider(exporter: CountingExporter) -> SdkTracerProvider {
-    let config = BatchConfigBuilder::default()
-        .with_max_queue_size(1 << 20)
-        .with_max_export_batch_size(2048)
-        .with_scheduled_delay(Duration::from_millis(50))
-        .build();
-    let processor = BatchSpanProcessor::builder(exporter)
-        .with_batch_config(config)
-        .build();
-    SdkTracerProvider::builder()
-        .with_span_processor(processor)
-        .build()
-}
 
 async fn pubsub<B: Broker>(broker: B, subscribers: usize) -> f64 {
     let mut consumers = Vec::new();
@@ -117,8 +81,9 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let exporter = CountingExporter::default();
-        let provider = tracer_provider(exporter.clone());
+        // Queue sized for the whole run: no span may be dropped.
+        let pipeline = ExportPipeline::new(1 << 21, 2048);
+        let provider = pipeline.tracer_provider.clone();
         println!("messaging benchmark: {MESSAGES} messages of {} bytes, {REQUESTS} round trips", PAYLOAD.len());
         for subscribers in [1, 4] {
             let plain = pubsub(MemoryBroker::new(), subscribers).await;
@@ -140,9 +105,9 @@ fn main() {
         provider.force_flush().unwrap();
         let expected = MESSAGES * (1 + 1) + MESSAGES * (1 + 4) + REQUESTS * 4;
         println!(
-            "spans exported: {} of {expected} expected (batch processor; exporter work units {})",
-            exporter.spans.load(Ordering::Relaxed),
-            exporter.work.load(Ordering::Relaxed)
+            "spans exported: {} of {expected} expected ({} OTLP protobuf bytes)",
+            pipeline.exporter.spans(),
+            pipeline.exporter.bytes()
         );
         provider.shutdown().unwrap();
     });

@@ -1,64 +1,29 @@
 //! NATS throughput and latency, traced (`Traced<NatsBroker>`: a `send` and a `process`
-//! span per message through the SDK batch processor to an exporter that walks every
-//! span) against raw async-nats, in one run, same 256-byte payloads, on the local
-//! server (127.0.0.1:4222). Prints absolute figures and ratios.
+//! span per message through the SDK batch processor to the OTLP-protobuf counting
+//! exporter of `tracewire_testkit::bench`) against raw async-nats, in one run, same
+//! 256-byte payloads, on the local server (127.0.0.1:4222). Prints absolute figures and
+//! ratios.
 //!
 //! `cargo bench -p tracewire-nats --bench nats`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
-use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
-};
 use tracewire_broker::request_reply::{Requester, serve};
 use tracewire_broker::trace::{Traced, Tracing};
 use tracewire_broker::{BoxError, Broker, Delivery, Message, SubscribeOptions, Subscription};
 use tracewire_nats::{JetStreamConfig, NatsBroker, NatsConfig, Storage};
+use tracewire_testkit::bench::ExportPipeline;
 
 const URL: &str = "nats://127.0.0.1:4222";
 const CORE_MESSAGES: usize = 100_000;
 const JS_MESSAGES: usize = 10_000;
 const REQUESTS: usize = 5_000;
 const PAYLOAD: [u8; 256] = [b'x'; 256];
-
-#[derive(Clone, Debug, Default)]
-struct CountingExporter {
-    spans: Arc<AtomicU64>,
-    work: Arc<AtomicU64>,
-}
-
-impl SpanExporter for CountingExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let mut work = 0u64;
-        for span in &batch {
-            work += span.name.len() as u64 + span.attributes.len() as u64 + span.links.len() as u64;
-        }
-        self.work.fetch_add(work, Ordering::Relaxed);
-        self.spans.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-fn tracer_provider(exporter: CountingExporter) -> SdkTracerProvider {
-    let config = BatchConfigBuilder::default()
-        .with_max_queue_size(1 << 20)
-        .with_max_export_batch_size(2048)
-        .with_scheduled_delay(Duration::from_millis(50))
-        .build();
-    let processor = BatchSpanProcessor::builder(exporter)
-        .with_batch_config(config)
-        .build();
-    SdkTracerProvider::builder()
-        .with_span_processor(processor)
-        .build()
-}
 
 fn prefix() -> String {
     format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
@@ -210,8 +175,9 @@ fn main() {
 }
 
 async fn run() {
-    let exporter = CountingExporter::default();
-    let provider = tracer_provider(exporter.clone());
+    // Queue sized for the whole run: no span may be dropped.
+    let pipeline = ExportPipeline::new(1 << 21, 2048);
+    let provider = pipeline.tracer_provider.clone();
     let tracing = Tracing::new(&provider).with_propagator(Arc::new(TraceContextPropagator::new()));
     let capacity = CORE_MESSAGES * 2;
     let raw = async_nats::ConnectOptions::new()
@@ -281,8 +247,8 @@ async fn run() {
         traced_p99.as_secs_f64() / raw_p99.as_secs_f64()
     );
     println!(
-        "spans exported: {} (work {})",
-        exporter.spans.load(Ordering::Relaxed),
-        exporter.work.load(Ordering::Relaxed)
+        "spans exported: {} ({} OTLP protobuf bytes)",
+        pipeline.exporter.spans(),
+        pipeline.exporter.bytes()
     );
 }
