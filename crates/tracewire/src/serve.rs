@@ -164,10 +164,18 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 stopped,
             )?;
             println!("order listening on {}", server.url());
-            let messaging = tracewire_order_service::start_messaging(order).await?;
+            let messaging = tracewire_order_service::start_messaging(order.clone()).await?;
             shutdown_signal().await;
             stop.send_replace(true);
-            server.stopped().await?;
+            // Graceful shutdown does not wait for WebSockets: close them with 1001.
+            let (stopped, still_open) = tokio::join!(server.stopped(), order.close_streams());
+            if still_open > 0 {
+                eprintln!(
+                    "warning: {still_open} order status stream(s) still open after {:?}",
+                    tracewire_order_service::STREAMS_CLOSE_GRACE
+                );
+            }
+            stopped?;
             messaging.shutdown().await;
         }
     }

@@ -2,7 +2,8 @@
 //! the operation that caused it.
 //!
 //! The stream sends the order's current state first, then every later change of that
-//! order, and closes normally (1000) once the order is final. Each message is a
+//! order, and closes normally (1000) once the order is final, or with 1001 ("going
+//! away") when the service shuts down ([`Order::close_streams`]). Each message is a
 //! `tracewire-ws` envelope of type [`STATUS_TYPE`] whose `data` is an
 //! [`OrderUpdate`]; `cause` is `current` for the state read on connecting, `resync` for
 //! a state re-read after the stream fell behind the feed, and otherwise what moved the
@@ -13,10 +14,14 @@
 //! it, carrying its own `traceparent` and a **link** to the span that changed the order
 //! (`create order` or `update order`, remembered in the store for the first message).
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
 use tracewire_broker::Broker;
 use tracewire_contracts::{Order as OrderView, OrderUpdate};
 use tracewire_ws::{BoxError, Envelope, Handler, Responder, SendError, WsConfig, WsSender};
@@ -29,6 +34,30 @@ pub const EVENTS_ROUTE: &str = "/orders/{id}/events";
 
 /// The envelope `type` of every status message.
 pub const STATUS_TYPE: &str = "order.status";
+
+/// How long [`Order::close_streams`] waits for the open status streams to end: a little
+/// over `tracewire-ws`'s close timeout (5 s), the longest a close handshake takes when
+/// the client does not answer.
+pub const STREAMS_CLOSE_GRACE: Duration = Duration::from_secs(6);
+
+/// The close reason (with code 1001) of the streams ended by shutdown.
+const STOPPING: &str = "order service stopping";
+
+/// The shutdown signal of the status streams. Every open stream holds a receiver until
+/// its connection ends, so the receiver count is the number of open streams.
+#[derive(Clone, Debug)]
+pub(crate) struct Streams(Arc<watch::Sender<bool>>);
+
+impl Streams {
+    pub(crate) fn new() -> Self {
+        Self(Arc::new(watch::channel(false).0))
+    }
+
+    /// A stream's receiver of the signal; hold it until the connection ends.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+}
 
 /// The stream's limits: the client sends nothing, so no idle timeout (ping/pong keeps
 /// watching that the client is alive); messages are small.
@@ -54,14 +83,30 @@ impl Handler for NoInbound {
     }
 }
 
+/// [`stream`], then holds `stop` until the connection ends (`Session::upgrade_with`
+/// drops this future then, after the close handshake), so that
+/// [`Order::close_streams`] waits for the handshake, not only for the close request.
+pub(crate) async fn run<B: Broker>(
+    order: Order<B>,
+    current: OrderView,
+    cause: Option<SpanContext>,
+    updates: Receiver<Update>,
+    mut stop: watch::Receiver<bool>,
+    sender: WsSender,
+) {
+    stream(order, current, cause, updates, &mut stop, sender).await;
+    std::future::pending::<()>().await;
+}
+
 /// Streams `current` and every later change of that order from `updates` (subscribed
 /// before `current` was read, so nothing falls in between) on `sender`, until the
-/// order is final or the client goes away.
+/// order is final, the client goes away or `stop` turns `true` (then closes with 1001).
 pub(crate) async fn stream<B: Broker>(
     order: Order<B>,
     current: OrderView,
     cause: Option<SpanContext>,
     mut updates: Receiver<Update>,
+    stop: &mut watch::Receiver<bool>,
     sender: WsSender,
 ) {
     let id = current.id.clone();
@@ -73,7 +118,18 @@ pub(crate) async fn stream<B: Broker>(
         return; // the client went away
     }
     while !seen.is_final() {
-        let (update, cx) = match updates.recv().await {
+        let received = tokio::select! {
+            biased;
+            // An `Err` (the service's state is gone) is a shutdown too.
+            () = async {
+                let _ = stop.wait_for(|stop| *stop).await;
+            } => {
+                let _ = sender.close(tracewire_ws::close_code::AWAY, STOPPING).await;
+                return;
+            }
+            received = updates.recv() => received,
+        };
+        let (update, cx) = match received {
             Ok(Update { update, cx }) => {
                 // Another order's, or news older than what the client has.
                 if update.order_id != id || progress(update.status) <= progress(seen) {
@@ -98,9 +154,7 @@ pub(crate) async fn stream<B: Broker>(
                 }
             },
             Err(RecvError::Closed) => {
-                let _ = sender
-                    .close(tracewire_ws::close_code::AWAY, "order service stopping")
-                    .await;
+                let _ = sender.close(tracewire_ws::close_code::AWAY, STOPPING).await;
                 return;
             }
         };
@@ -140,6 +194,24 @@ async fn send(
 }
 
 impl<B: Broker> Order<B> {
+    /// Closes every open status stream with 1001 ("going away", reason `order service
+    /// stopping`) and waits, up to [`STREAMS_CLOSE_GRACE`], until their connections
+    /// have ended; a stream opened after this call closes the same way at once. Returns
+    /// how many were still open when the grace ran out (0 normally).
+    ///
+    /// Call it when the server stops, next to `Server::stopped`: axum's graceful
+    /// shutdown does not wait for upgraded connections, so without it the clients see
+    /// the TCP connection drop (1006) when the process exits.
+    ///
+    /// Cancel-safety: the streams are told to close when the future is first polled;
+    /// dropping it stops only the waiting.
+    pub async fn close_streams(&self) -> usize {
+        let stop = &self.streams.0;
+        stop.send_replace(true);
+        let _ = tokio::time::timeout(STREAMS_CLOSE_GRACE, stop.closed()).await;
+        stop.receiver_count()
+    }
+
     /// `id` as stored, with the span that last changed it (when known).
     ///
     /// Cancel-safety: cancel-safe (reads).
@@ -236,7 +308,11 @@ mod tests {
             .events
             .start(socket, ConnectionMeta::server(EVENTS_ROUTE));
         let connection = tokio::spawn(connection);
-        let streaming = tokio::spawn(stream(order.clone(), placed, None, updates, sender));
+        let mut stop = order.streams.subscribe();
+        let streamed = order.clone();
+        let streaming = tokio::spawn(async move {
+            stream(streamed, placed, None, updates, &mut stop, sender).await;
+        });
 
         let mut next = async || match peer.next().await {
             Some(Ok(Frame::Text(text))) => {

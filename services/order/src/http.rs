@@ -12,7 +12,7 @@ use tracewire_contracts::{Order as OrderView, PlaceOrder};
 use tracewire_http::{ApiError, JsonBody};
 
 use crate::Order;
-use crate::events::{EVENTS_ROUTE, stream};
+use crate::events::{EVENTS_ROUTE, run};
 
 pub(crate) fn routes<B: Broker>(order: Order<B>) -> Router {
     Router::new()
@@ -71,9 +71,10 @@ async fn events<B: Broker>(
         )
     })?;
     let session = order.events.clone();
+    let stop = order.streams.subscribe();
     Ok(
         session.upgrade_with(ws, &headers, &uri, Some(EVENTS_ROUTE), move |sender| {
-            stream(order, current, cause, updates, sender)
+            run(order, current, cause, updates, stop, sender)
         }),
     )
 }

@@ -17,7 +17,10 @@
 //!   (`create order`, `update order`), so the stream is connected to the order's trace,
 //!   even for a client that connects after the change (the store remembers the span).
 //!   A stream that falls behind the feed re-reads the order from the store
-//!   (`cause: "resync"`); client messages get `error` replies ([`NoInbound`]).
+//!   (`cause: "resync"`); client messages get `error` replies ([`NoInbound`]). On
+//!   shutdown, [`Order::close_streams`] closes the open streams with 1001 ("going
+//!   away") and waits (bounded) for their close handshakes: axum's graceful shutdown
+//!   does not track upgraded connections.
 //!
 //! State lives in SQLite ([`store`]), so a restarted service keeps its orders.
 //!
@@ -39,7 +42,9 @@
 //! let broker = telemetry.broker(MemoryBroker::new());
 //! let order = Order::new(store::open("memory").await?, telemetry, inventory, broker).await?;
 //! let _router = app(order.clone());
-//! let consumers = start_messaging(order).await?;
+//! let consumers = start_messaging(order.clone()).await?;
+//! // On shutdown, next to the server's graceful stop:
+//! order.close_streams().await;
 //! consumers.shutdown().await;
 //! # Ok(()) }
 //! ```
@@ -65,7 +70,7 @@ use tracewire_contracts::topics;
 use tracewire_service_kit::Telemetry;
 use tracewire_ws::Session;
 
-pub use events::{EVENTS_ROUTE, NoInbound, STATUS_TYPE};
+pub use events::{EVENTS_ROUTE, NoInbound, STATUS_TYPE, STREAMS_CLOSE_GRACE};
 pub use inventory::InventoryClient;
 pub use messaging::{Messaging, start_messaging};
 pub use store::StoreError;
@@ -91,6 +96,7 @@ pub struct Order<B: Broker> {
     bus: EventBus<B>,
     updates: broadcast::Sender<Update>,
     events: Session<NoInbound>,
+    streams: events::Streams,
 }
 
 impl<B: Broker> Clone for Order<B> {
@@ -103,6 +109,7 @@ impl<B: Broker> Clone for Order<B> {
             bus: self.bus.clone(),
             updates: self.updates.clone(),
             events: self.events.clone(),
+            streams: self.streams.clone(),
         }
     }
 }
@@ -135,6 +142,7 @@ impl<B: Broker> Order<B> {
             bus,
             updates,
             events,
+            streams: events::Streams::new(),
         })
     }
 

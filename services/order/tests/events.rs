@@ -1,6 +1,7 @@
 //! `GET /orders/{id}/events` over a real WebSocket on loopback, against the whole
 //! reference system: the current state first, every change after it, a normal close
-//! when the order is final, and every message linked to the order's trace.
+//! when the order is final (1001 when the service shuts down), and every message linked
+//! to the order's trace.
 // Helpers fail the test like its body does.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
@@ -324,5 +325,29 @@ async fn bad_client_messages_get_error_replies_and_the_stream_goes_on() {
     assert_eq!(
         rest.last().map(|e| status_of(e).status),
         Some(OrderStatus::Confirmed)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_down_closes_open_streams_with_1001_and_waits_for_them() {
+    let system = System::start(false).await; // the order stays pending
+    let placed = system.place(1).await;
+    let mut ws = connect(&system, &placed.id).await;
+    assert_eq!(status_of(&next_envelope(&mut ws).await).cause, "current");
+
+    let (still_open, (rest, close)) = tokio::join!(system.shut_down(), read_to_close(&mut ws));
+    assert!(rest.is_empty(), "{rest:?}");
+    assert_eq!(close.code, CloseCode::Away);
+    assert_eq!(close.reason.as_str(), "order service stopping");
+    assert_eq!(still_open, 0, "shutdown waited for the close handshake");
+
+    // close_streams returned after the connection ended: its span is there already.
+    let view = TraceView::any_traces(system.capture.spans());
+    view.assert_attr(CONN_SPAN, "websocket.close.code", 1001_i64)
+        .assert_attr(CONN_SPAN, "websocket.close.initiator", "local")
+        .assert_status_not_error(CONN_SPAN);
+    assert_eq!(
+        system.order.find(&placed.id).await.unwrap().unwrap().status,
+        OrderStatus::Pending
     );
 }

@@ -182,6 +182,8 @@ impl System {
     /// consumers. Returns the nodes, whose spans are then complete.
     pub(crate) async fn stop(self) -> anyhow::Result<(Node, Vec<Node>)> {
         self.stop.send_replace(true);
+        // Order's status streams (none today: the demo client opens none) close with 1001.
+        self.order.close_streams().await;
         for server in self.servers {
             tokio::time::timeout(SHUTDOWN_GRACE, server.stopped())
                 .await

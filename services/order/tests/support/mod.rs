@@ -186,6 +186,13 @@ impl System {
         self.gate.send_replace(true);
     }
 
+    /// Shuts the servers down as `tracewire serve` does: graceful stop, and order's
+    /// status streams closed with 1001. Returns how many streams outlived the grace.
+    pub(crate) async fn shut_down(&self) -> usize {
+        self.stop.send_replace(true);
+        self.order.close_streams().await
+    }
+
     /// `ws://…/orders/{id}/events`.
     pub(crate) fn events_url(&self, id: &str) -> String {
         format!(
