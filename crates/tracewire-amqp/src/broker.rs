@@ -12,6 +12,7 @@ use tracewire_broker::{
 
 use crate::codec::{encode, encode_short};
 use crate::connection::{Outgoing, connect, publish_confirmed};
+use crate::dial::Dialer;
 use crate::subscription::{AmqpDelivery, AmqpSubscription, Source, SubState, open};
 use crate::{AmqpConfig, AmqpError};
 
@@ -35,6 +36,7 @@ pub(crate) struct Inner {
     pub(crate) config: AmqpConfig,
     pub(crate) connection: Connection,
     pub(crate) publisher: Channel,
+    pub(crate) dialer: Arc<Dialer>,
     pub(crate) exchange: ShortString,
     pub(crate) dead_letter_exchange: ShortString,
     pub(crate) closed: AtomicBool,
@@ -51,6 +53,14 @@ impl Inner {
 
     pub(crate) async fn publish(&self, out: Outgoing<'_>) -> Result<(), AmqpError> {
         publish_confirmed(&self.publisher, &self.config, out).await
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: lapin closes a live connection; a lost one is not
+    /// redialled any more.
+    fn drop(&mut self) {
+        self.dialer.stop();
     }
 }
 
@@ -100,6 +110,7 @@ impl AmqpBroker {
                 config,
                 connection: link.connection,
                 publisher: link.publisher,
+                dialer: link.dialer,
                 exchange,
                 dead_letter_exchange,
                 closed: AtomicBool::new(false),

@@ -1,47 +1,164 @@
-//! Connecting (with lapin's automatic recovery) and publishing with confirms, retried
-//! across a reconnection.
+//! Connecting (with lapin's automatic recovery, dialled through [`Dialer`]) and
+//! publishing with confirms, retried across a reconnection.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
+use lapin::tcp::OwnedTLSConfig;
 use lapin::types::{FieldTable, ShortString};
+use lapin::uri::{AMQPScheme, AMQPUri};
 use lapin::{
-    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+    AsyncTcpStream, BasicProperties, Channel, Confirmation, Connection, ConnectionProperties,
+    ExchangeKind,
 };
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::dial::Dialer;
 use crate::error::timed;
 use crate::{AmqpConfig, AmqpError};
+
+/// How many times in a row lapin's IO loop asks [`Dialer`] again after a failed dial or
+/// handshake; the dialer paces the attempts (lapin's own backoff is zero) and bounds a
+/// recovery by `reconnect_timeout`, so this is only a safety net.
+const LAPIN_REDIALS: usize = 64;
+/// How long a failed `connect` waits for lapin's IO loop to end (it does in
+/// milliseconds once the dialer is aborted).
+const EXIT_WAIT: Duration = Duration::from_secs(2);
 
 /// An open connection and its publisher channel (confirm mode), with both exchanges
 /// declared.
 pub(crate) struct Link {
     pub(crate) connection: Connection,
     pub(crate) publisher: Channel,
+    pub(crate) dialer: Arc<Dialer>,
 }
 
-/// Connects with automatic recovery: on a lost connection lapin reconnects with
-/// exponential backoff (100 ms to 2 s) and replays channels, confirm mode, QoS,
-/// exchanges, queues, bindings and consumers.
+/// Aborts the dialer when `connect` is dropped before it finished.
+struct AbortOnDrop(Option<Arc<Dialer>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(dialer) = self.0.take() {
+            dialer.abort();
+        }
+    }
+}
+
+/// What lapin's dial closure owns: dropped with lapin's IO loop, which is how a failed
+/// `connect` knows the loop has ended.
+struct Dial {
+    dialer: Arc<Dialer>,
+    _exited: oneshot::Sender<()>,
+}
+
+/// A duplicate of `socket`'s descriptor (to shut the connection down from outside).
+#[cfg(unix)]
+fn duplicate(socket: &impl std::os::fd::AsFd) -> Option<std::net::TcpStream> {
+    let fd = socket.as_fd().try_clone_to_owned().ok()?;
+    Some(std::net::TcpStream::from(fd))
+}
+
+#[cfg(not(unix))]
+fn duplicate<T>(_socket: &T) -> Option<std::net::TcpStream> {
+    None
+}
+
+/// Connects with automatic recovery: on a lost connection lapin reconnects (the dialer
+/// waits 100 ms doubling to 2 s between attempts, for at most `reconnect_timeout`) and
+/// replays channels, confirm mode, QoS, exchanges, queues, bindings and consumers.
+///
+/// A connect that fails or times out (or whose future is dropped) stops the dialer and
+/// cuts a handshake in progress, so lapin's IO thread ends: nothing keeps dialling, no
+/// socket stays open, and the runtime may be shut down. On failure this returns once
+/// that thread has ended (bounded by [`EXIT_WAIT`]).
 pub(crate) async fn connect(config: &AmqpConfig) -> Result<Link, AmqpError> {
     let uri = config.uri()?;
-    // Retry the TCP connection long enough to cover `reconnect_timeout`.
-    let attempts = usize::try_from(config.reconnect_timeout.as_secs() / 2 + 10).unwrap_or(64);
+    let runtime = lapin::runtime::default_runtime().map_err(AmqpError::amqp("connect"))?;
+    let dialer = Arc::new(Dialer::new(config.reconnect_timeout));
+    let (exited_tx, exited) = oneshot::channel::<()>();
+    let dial = Dial {
+        dialer: Arc::clone(&dialer),
+        _exited: exited_tx,
+    };
     let properties = ConnectionProperties::default()
         .with_connection_name(config.connection_name.clone().into())
         .enable_auto_recover()
-        .configure_backoff(move |b| {
-            b.with_min_delay(Duration::from_millis(100))
-                .with_max_delay(Duration::from_secs(2))
-                .with_max_times(attempts)
+        .configure_backoff(|b| {
+            b.with_min_delay(Duration::ZERO)
+                .with_max_delay(Duration::ZERO)
+                .with_max_times(LAPIN_REDIALS)
         });
+    let mut abort_on_drop = AbortOnDrop(Some(Arc::clone(&dialer)));
     tracing::debug!(url = %config.redacted_url(), "connecting to RabbitMQ");
-    let connection = timed(
-        "connect",
-        config.connect_timeout,
-        Connection::connect_uri(uri, properties),
-    )
-    .await?;
+    let connecting = Connection::connector(
+        uri,
+        runtime,
+        async move |uri: AMQPUri, runtime| {
+            let Dial { dialer, .. } = &dial;
+            let host = uri.authority.host.as_str();
+            let port = uri.authority.port;
+            let attempt = || async {
+                let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+                let stream = AsyncTcpStream::connect(&runtime, addrs).await?;
+                let socket = match &stream {
+                    AsyncTcpStream::Plain(plain) => duplicate(plain.get_ref()),
+                    _ => None,
+                };
+                let stream = match uri.scheme {
+                    AMQPScheme::AMQPS => {
+                        let tls = OwnedTLSConfig::default();
+                        stream.into_tls(host, tls.as_ref()).await?
+                    }
+                    AMQPScheme::AMQP => stream,
+                };
+                Ok((stream, socket))
+            };
+            dialer.dial(attempt).await.map_err(lapin::Error::from)
+        },
+        properties,
+    );
+    let op = config.operation_timeout;
+    let outcome = async {
+        let connection = timed("connect", config.connect_timeout, connecting).await?;
+        match setup(&connection, config).await {
+            Ok(publisher) => Ok((connection, publisher)),
+            Err(err) => {
+                let _ = timed(
+                    "connection.close",
+                    op,
+                    connection.close(200, "failed".into()),
+                )
+                .await;
+                Err(err)
+            }
+        }
+    }
+    .await;
+    abort_on_drop.0 = None;
+    match outcome {
+        Ok((connection, publisher)) => {
+            dialer.established();
+            Ok(Link {
+                connection,
+                publisher,
+                dialer,
+            })
+        }
+        Err(err) => {
+            dialer.abort();
+            if tokio::time::timeout(EXIT_WAIT, exited).await.is_err() {
+                tracing::warn!(after = ?EXIT_WAIT, "lapin's IO loop still running after a failed connect");
+            }
+            Err(err)
+        }
+    }
+}
+
+/// The publisher channel in confirm mode, and both exchanges.
+async fn setup(connection: &Connection, config: &AmqpConfig) -> Result<Channel, AmqpError> {
     let op = config.operation_timeout;
     let publisher = timed("channel.open", op, connection.create_channel()).await?;
     timed(
@@ -63,10 +180,7 @@ pub(crate) async fn connect(config: &AmqpConfig) -> Result<Link, AmqpError> {
         )
         .await?;
     }
-    Ok(Link {
-        connection,
-        publisher,
-    })
+    Ok(publisher)
 }
 
 /// What to publish: everything `basic.publish` needs, kept for a retry.

@@ -32,6 +32,8 @@ pub(crate) async fn close(inner: &Inner) -> Result<(), AmqpError> {
     let timeout = inner.config.drain_timeout;
     let deadline = Instant::now() + timeout;
     let drained = drain(inner, deadline).await;
+    // A connection being recovered is not redialled any more.
+    inner.dialer.stop();
     let op = inner.config.operation_timeout;
     let status = inner.connection.status();
     if !status.closed() && !status.closing() {

@@ -61,6 +61,7 @@ mod config;
 mod connection;
 mod dead_letter;
 mod delivery;
+mod dial;
 mod drain;
 mod error;
 mod subscription;
