@@ -11,7 +11,9 @@
 //!
 //! (traced − plain) / requests is the layer's cost, batch export included: the run
 //! ends with a flush, and callgrind counts the exporter thread too. Without valgrind it
-//! prints wall time per request, which is only indicative.
+//! prints wall time per request, which is only indicative. A third argument `unsampled`
+//! sends a parent with the sampled flag off, so the (parent-based) sampler drops every
+//! span: the cost of the layer for requests that are not sampled.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(missing_docs)]
 
@@ -29,6 +31,11 @@ fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
     let mode = args.next().unwrap_or_else(|| "traced".to_owned());
     let requests: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(20_000);
+    let traceparent = match args.next().as_deref() {
+        None | Some("sampled") => support::TRACEPARENT,
+        Some("unsampled") => "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+        Some(other) => panic!("third argument is `sampled` or `unsampled`, not {other:?}"),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -46,7 +53,7 @@ fn main() {
         for i in 0..requests {
             let mut req = http::Request::get(format!("/orders/{i}"))
                 .header("host", "bench.local")
-                .header("traceparent", support::TRACEPARENT)
+                .header("traceparent", traceparent)
                 .body(Body::empty())
                 .unwrap();
             req.extensions_mut().insert(ConnectInfo(peer));
