@@ -108,6 +108,17 @@ impl System {
     /// Starts `tracewire serve {name}` with its database `{dir}/{name}.db` and OTLP file
     /// export to `{dir}/{name}-{incarnation}.jsonl`; waits for its `listening on` line.
     pub fn start(&self, name: &'static str, incarnation: u32, extra: &[&str]) -> Service {
+        self.start_with_env(name, incarnation, extra, &[])
+    }
+
+    /// [`Self::start`] with environment variables set after (so over) the defaults.
+    pub fn start_with_env(
+        &self,
+        name: &'static str,
+        incarnation: u32,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Service {
         let db = self.dir.join(format!("{name}.db"));
         let traces = self.traces_file(name, incarnation);
         let stderr_file = self.dir.join(format!("{name}-{incarnation}.stderr"));
@@ -120,6 +131,7 @@ impl System {
             .env("OTEL_TRACES_EXPORTER", "file")
             .env("TRACEWIRE_TRACES_FILE", &traces)
             .env("OTEL_METRICS_EXPORTER", "none")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_file).expect("stderr file"));
@@ -189,7 +201,12 @@ impl Service {
     }
 
     /// SIGTERM, then waits (bounded) for a clean exit: spans flushed, broker drained.
-    pub fn terminate(mut self) {
+    pub fn terminate(self) {
+        self.terminate_and_stderr();
+    }
+
+    /// [`Self::terminate`], then what the process wrote to stderr.
+    pub fn terminate_and_stderr(mut self) -> String {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill")
             .args(["-TERM", &pid])
@@ -210,6 +227,7 @@ impl Service {
                 self.stderr()
             ),
         }
+        self.stderr()
     }
 
     /// SIGKILL: no clean-up at all, as a crash.
