@@ -29,6 +29,48 @@ fn prefix() -> String {
     format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
+/// The header lines a traced `NatsBroker` message carries (values of the same length).
+fn same_headers() -> async_nats::HeaderMap {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    );
+    headers.insert(
+        "tracewire-message-id",
+        "9a0c1f5e-7b7e-4f61-a1b6-1d2f0c7e9a11",
+    );
+    headers.insert("tracewire-timestamp", "1764089000000000000");
+    headers.insert("tracewire-attempt", "1");
+    headers
+}
+
+/// Raw async-nats, each message with the header lines a traced message carries: what
+/// the header wire format alone costs.
+async fn raw_core_with_headers(client: &async_nats::Client, subject: &str) -> f64 {
+    let mut sub = client.subscribe(subject.to_owned()).await.unwrap();
+    client.flush().await.unwrap();
+    let start = Instant::now();
+    let consumer = tokio::spawn(async move {
+        for _ in 0..CORE_MESSAGES {
+            let msg = sub.next().await.unwrap();
+            assert!(msg.headers.is_some());
+        }
+    });
+    for _ in 0..CORE_MESSAGES {
+        client
+            .publish_with_headers(
+                subject.to_owned(),
+                same_headers(),
+                Bytes::from_static(&PAYLOAD),
+            )
+            .await
+            .unwrap();
+    }
+    consumer.await.unwrap();
+    CORE_MESSAGES as f64 / start.elapsed().as_secs_f64()
+}
+
 async fn raw_core(client: &async_nats::Client, subject: &str) -> f64 {
     let mut sub = client.subscribe(subject.to_owned()).await.unwrap();
     client.flush().await.unwrap();
@@ -204,6 +246,7 @@ async fn run() {
     );
 
     let raw_core_rate = raw_core(&raw, &format!("{}.raw", prefix())).await;
+    let raw_headers_rate = raw_core_with_headers(&raw, &format!("{}.rawh", prefix())).await;
     let traced_core_rate = traced_pubsub(&traced_core, CORE_MESSAGES, None).await;
     // The backend alone (no spans), to split the cost between headers and tracing.
     let plain = NatsConfig::new(URL)
@@ -229,6 +272,10 @@ async fn run() {
     println!(
         "core pub/sub {CORE_MESSAGES} msgs | {raw_core_rate:.0} msg/s | {traced_core_rate:.0} msg/s | {:.2}",
         traced_core_rate / raw_core_rate
+    );
+    println!(
+        "core pub/sub, raw async-nats with the same header lines | {raw_core_rate:.0} msg/s | {raw_headers_rate:.0} msg/s | {:.2}",
+        raw_headers_rate / raw_core_rate
     );
     println!(
         "core pub/sub, untraced NatsBroker (headers, no spans) | {raw_core_rate:.0} msg/s | {untraced_core_rate:.0} msg/s | {:.2}",
