@@ -21,7 +21,6 @@
 #![allow(missing_docs)]
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -245,8 +244,8 @@ fn main() {
         );
         println!(
             "spans exported: {} ({} bytes encoded)",
-            pipeline.exporter.spans.load(Ordering::Relaxed),
-            pipeline.exporter.bytes.load(Ordering::Relaxed)
+            pipeline.exporter.spans(),
+            pipeline.exporter.bytes()
         );
     });
 }

@@ -67,13 +67,7 @@ fn main() {
     println!(
         "{mode}: {requests} requests, {:.2} us/request (wall), {} spans exported ({} bytes)",
         elapsed.as_secs_f64() * 1e6 / requests as f64,
-        pipeline
-            .exporter
-            .spans
-            .load(std::sync::atomic::Ordering::Relaxed),
-        pipeline
-            .exporter
-            .bytes
-            .load(std::sync::atomic::Ordering::Relaxed),
+        pipeline.exporter.spans(),
+        pipeline.exporter.bytes(),
     );
 }
