@@ -52,6 +52,7 @@
 //! | [`b3`], [`jaeger`] | B3 (single and multi) and Jaeger codecs |
 //! | [`carrier`] | `HeaderMap` and `(name, value)` pair carriers |
 //! | [`mesh`] | headers an Istio/Envoy hop must forward |
+//! | [`instrument`] | where a layer's propagator and tracer come from (global or its own) |
 //!
 //! # Features
 //!
@@ -68,6 +69,7 @@ pub mod baggage;
 pub mod carrier;
 mod chars;
 mod hex;
+pub mod instrument;
 pub mod jaeger;
 pub mod mesh;
 mod ows;

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 
-use crate::otel::SharedTracer;
+use crate::otel::{SharedTracer, scope};
 use crate::stream::{ProcessEach, TracedMessages};
 
 /// The context of a traced call (holding its SERVER span) plus the tracer of the layer
@@ -46,7 +46,7 @@ impl RpcContext {
         extensions
             .get::<Self>()
             .cloned()
-            .unwrap_or_else(|| Self::new(Context::current(), SharedTracer::global()))
+            .unwrap_or_else(|| Self::new(Context::current(), SharedTracer::global(scope())))
     }
 
     /// The call's context: its span is the parent of everything the handler does.
@@ -63,7 +63,7 @@ impl RpcContext {
                 "rpc.message.id",
                 i64::try_from(sequence).unwrap_or(i64::MAX),
             )]);
-        let span = self.tracer.0.build_with_context(builder, &self.cx);
+        let span = self.tracer.build_with_context(builder, &self.cx);
         MessageSpan {
             cx: self.cx.with_span(span),
         }

@@ -121,7 +121,8 @@ impl tonic::service::Interceptor for PropagateInterceptor {
             .cloned()
             .unwrap_or_else(Context::current);
         let mut headers = std::mem::take(request.metadata_mut()).into_headers();
-        self.propagation.inject(&cx, &mut headers);
+        self.propagation
+            .inject(&cx, &mut HeaderInjector(&mut headers));
         *request.metadata_mut() = MetadataMap::from_headers(headers);
         Ok(request)
     }

@@ -1,19 +1,13 @@
-//! Plumbing shared by the server and client instrumentation: where the propagator,
-//! tracer and meter come from (a per-layer choice, the global ones by default).
+//! Plumbing shared by the server and client instrumentation: the scope and meters of
+//! this crate (the propagator and tracer choice is `tracewire_core::instrument`), and
+//! HTTP semantic-convention helpers.
 
-use std::fmt;
-use std::sync::Arc;
-
-use http::HeaderMap;
-use opentelemetry::global::{self, BoxedTracer};
+use opentelemetry::InstrumentationScope;
+use opentelemetry::global;
 use opentelemetry::metrics::{Meter, MeterProvider};
-use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::TracerProvider;
-use opentelemetry::{Context, InstrumentationScope};
-use tracewire_core::carrier::{HeaderExtractor, HeaderInjector};
 
-/// A shareable propagator, as the layers take it.
-pub type SharedPropagator = Arc<dyn TextMapPropagator + Send + Sync>;
+pub use tracewire_core::instrument::SharedPropagator;
+pub(crate) use tracewire_core::instrument::{Propagation, SharedTracer};
 
 /// The instrumentation scope of every span and instrument this crate creates.
 pub(crate) fn scope() -> InstrumentationScope {
@@ -21,73 +15,6 @@ pub(crate) fn scope() -> InstrumentationScope {
         .with_version(env!("CARGO_PKG_VERSION"))
         .with_schema_url(opentelemetry_semantic_conventions::SCHEMA_URL)
         .build()
-}
-
-/// Which propagator a layer uses: the global one (looked up on every request, so a
-/// propagator installed after the layer was built is still honoured) or its own.
-#[derive(Clone, Default)]
-pub(crate) enum Propagation {
-    #[default]
-    Global,
-    Custom(SharedPropagator),
-}
-
-impl fmt::Debug for Propagation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Global => f.write_str("Global"),
-            Self::Custom(_) => f.write_str("Custom(..)"),
-        }
-    }
-}
-
-impl Propagation {
-    pub(crate) fn extract(&self, headers: &HeaderMap) -> Context {
-        let carrier = HeaderExtractor(headers);
-        match self {
-            Self::Global => global::get_text_map_propagator(|p| {
-                p.extract_with_context(&Context::new(), &carrier)
-            }),
-            Self::Custom(p) => p.extract_with_context(&Context::new(), &carrier),
-        }
-    }
-
-    pub(crate) fn inject(&self, cx: &Context, headers: &mut HeaderMap) {
-        let mut carrier = HeaderInjector(headers);
-        match self {
-            Self::Global => {
-                global::get_text_map_propagator(|p| p.inject_context(cx, &mut carrier));
-            }
-            Self::Custom(p) => p.inject_context(cx, &mut carrier),
-        }
-    }
-}
-
-/// A type-erased tracer taken from a provider once, when the layer is built.
-#[derive(Clone)]
-pub(crate) struct SharedTracer(pub(crate) Arc<BoxedTracer>);
-
-impl fmt::Debug for SharedTracer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SharedTracer")
-    }
-}
-
-impl SharedTracer {
-    pub(crate) fn global() -> Self {
-        Self(Arc::new(global::tracer_with_scope(scope())))
-    }
-
-    pub(crate) fn from_provider<P>(provider: &P) -> Self
-    where
-        P: TracerProvider,
-        P::Tracer: Send + Sync + 'static,
-        <P::Tracer as opentelemetry::trace::Tracer>::Span: Send + Sync + 'static,
-    {
-        Self(Arc::new(BoxedTracer::new(Box::new(
-            provider.tracer_with_scope(scope()),
-        ))))
-    }
 }
 
 /// The meter of the global meter provider (taken when the layer is built).

@@ -128,7 +128,7 @@ impl WsSender {
     ///
     /// As [`send`](Self::send).
     pub async fn send_linked(&self, envelope: Envelope, cause: &Context) -> Result<(), SendError> {
-        let tracer = &self.shared.telemetry.tracer.0;
+        let tracer = &*self.shared.telemetry.tracer;
         let mut attrs = vec![KeyValue::new(attr::MESSAGE_TYPE, envelope.kind.clone())];
         if let Some(id) = &envelope.id {
             attrs.push(KeyValue::new(attr::MESSAGE_ID, id.clone()));
@@ -144,7 +144,7 @@ impl WsSender {
         let cx = self
             .shared
             .conn_cx
-            .with_span(builder.start_with_context(tracer.as_ref(), &self.shared.conn_cx));
+            .with_span(builder.start_with_context(tracer, &self.shared.conn_cx));
         let span = cx.span();
         let queued = match self.encode(envelope, &cx, Some(self.shared.max_message_size)) {
             Ok(text) => {

@@ -4,7 +4,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use tracewire_broker::Broker;
@@ -13,7 +12,7 @@ use tracewire_broker::trace::{Traced, Tracing};
 use tracewire_http::{JsonClient, ServerTraceLayer, TracingMiddleware};
 
 /// A propagator shared by every hop of a service.
-pub type SharedPropagator = Arc<dyn TextMapPropagator + Send + Sync>;
+pub use tracewire_http::SharedPropagator;
 
 /// One service's telemetry: its tracer provider (whose resource names the service) and
 /// the propagator it speaks on every transport. Nothing here reads globals, so several

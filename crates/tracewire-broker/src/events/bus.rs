@@ -6,11 +6,11 @@ use std::sync::Arc;
 use cloudevents::event::ExtensionValue;
 use cloudevents::{AttributesReader, Event, EventBuilder, EventBuilderV10};
 use opentelemetry::Context;
-use opentelemetry::global;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracewire_core::instrument::Propagation;
 
 use super::codec::{self, DecodeEventError, Mode};
 use crate::router::{
@@ -92,7 +92,7 @@ pub struct EventBus<B> {
     mode: Mode,
     dead_letter_topic: String,
     max_attempts: u32,
-    propagator: Option<Arc<dyn TextMapPropagator + Send + Sync>>,
+    propagation: Propagation,
 }
 
 impl<B> std::fmt::Debug for EventBus<B> {
@@ -118,7 +118,7 @@ impl<B: Broker> EventBus<B> {
             mode: Mode::Structured,
             dead_letter_topic: "events.dlq".into(),
             max_attempts: 5,
-            propagator: None,
+            propagation: Propagation::Global,
         }
     }
 
@@ -142,7 +142,7 @@ impl<B: Broker> EventBus<B> {
     /// Uses `propagator` for the `traceparent`/`tracestate` extension.
     #[must_use]
     pub fn with_propagator(mut self, propagator: Arc<dyn TextMapPropagator + Send + Sync>) -> Self {
-        self.propagator = Some(propagator);
+        self.propagation = Propagation::Custom(propagator);
         self
     }
 
@@ -189,10 +189,7 @@ impl<B: Broker> EventBus<B> {
         let cx = Context::current();
         if cx.span().span_context().is_valid() {
             let mut headers = Headers::new();
-            match &self.propagator {
-                Some(p) => p.inject_context(&cx, &mut headers),
-                None => global::get_text_map_propagator(|p| p.inject_context(&cx, &mut headers)),
-            }
+            self.propagation.inject(&cx, &mut headers);
             for name in ["traceparent", "tracestate"] {
                 if let Some(value) = headers.get(name) {
                     builder = builder.extension(name, value);

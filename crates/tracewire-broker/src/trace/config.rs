@@ -4,13 +4,13 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{
     Link, Span, SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider,
 };
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
+use tracewire_core::instrument::{Propagation, SharedTracer};
 
 use super::{REPLY_TOPIC_PREFIX, cloudevent};
 use crate::{Headers, Message};
@@ -45,8 +45,8 @@ pub enum ParentMode {
 /// - **Parent mode:** [`ParentMode::ChildAndLink`].
 #[derive(Clone)]
 pub struct Tracing {
-    tracer: Arc<BoxedTracer>,
-    propagator: Option<Arc<dyn TextMapPropagator + Send + Sync>>,
+    tracer: SharedTracer,
+    propagation: Propagation,
     mode: ParentMode,
 }
 
@@ -55,7 +55,10 @@ impl fmt::Debug for Tracing {
         f.debug_struct("Tracing")
             .field(
                 "propagator",
-                &self.propagator.as_ref().map_or("global", |_| "explicit"),
+                &match self.propagation {
+                    Propagation::Global => "global",
+                    _ => "explicit",
+                },
             )
             .field("mode", &self.mode)
             .finish_non_exhaustive()
@@ -68,8 +71,8 @@ impl Tracing {
     pub fn global() -> Self {
         let scope = InstrumentationScope::builder(SCOPE).build();
         Self {
-            tracer: Arc::new(global::tracer_with_scope(scope)),
-            propagator: None,
+            tracer: SharedTracer::global(scope),
+            propagation: Propagation::Global,
             mode: ParentMode::default(),
         }
     }
@@ -84,10 +87,8 @@ impl Tracing {
     {
         let scope = InstrumentationScope::builder(SCOPE).build();
         Self {
-            tracer: Arc::new(BoxedTracer::new(Box::new(
-                provider.tracer_with_scope(scope),
-            ))),
-            propagator: None,
+            tracer: SharedTracer::from_provider(provider, scope),
+            propagation: Propagation::Global,
             mode: ParentMode::default(),
         }
     }
@@ -96,7 +97,7 @@ impl Tracing {
     /// `Arc::new(tracewire_core::TracewirePropagator::default())`.
     #[must_use]
     pub fn with_propagator(mut self, propagator: Arc<dyn TextMapPropagator + Send + Sync>) -> Self {
-        self.propagator = Some(propagator);
+        self.propagation = Propagation::Custom(propagator);
         self
     }
 
@@ -109,20 +110,12 @@ impl Tracing {
 
     /// Writes `cx` into `headers` with the configured propagator.
     pub fn inject(&self, cx: &Context, headers: &mut Headers) {
-        match &self.propagator {
-            Some(p) => p.inject_context(cx, headers),
-            None => global::get_text_map_propagator(|p| p.inject_context(cx, headers)),
-        }
+        self.propagation.inject(cx, headers);
     }
 
     /// Reads a context from `headers` with the configured propagator.
     pub fn extract(&self, headers: &Headers) -> Context {
-        match &self.propagator {
-            Some(p) => p.extract_with_context(&Context::new(), headers),
-            None => global::get_text_map_propagator(|p| {
-                p.extract_with_context(&Context::new(), headers)
-            }),
-        }
+        self.propagation.extract(headers)
     }
 
     /// Starts `send {topic}` (PRODUCER) as a child of the current context and injects
@@ -155,12 +148,7 @@ impl Tracing {
         let Some(carrier) = cloudevent::carrier(msg) else {
             return from_headers;
         };
-        match &self.propagator {
-            Some(p) => p.extract_with_context(&from_headers, &carrier),
-            None => {
-                global::get_text_map_propagator(|p| p.extract_with_context(&from_headers, &carrier))
-            }
-        }
+        self.propagation.extract_with(&from_headers, &carrier)
     }
 
     /// Starts `process {topic}` (CONSUMER) for a received message, related to the

@@ -14,12 +14,14 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::future::ResponseFuture;
+use tracewire_core::carrier::HeaderInjector;
+
 use crate::body::{BoxError, DEFAULT_MESSAGE_EVENT_LIMIT, Direction, Messages, TracedBody};
 use crate::cancel::CancelSignal;
 use crate::deadline::grpc_timeout;
 use crate::method::{OTHER, rpc_method};
 use crate::metrics::client_duration;
-use crate::otel::{Propagation, SharedPropagator, SharedTracer, global_meter, meter_from};
+use crate::otel::{Propagation, SharedPropagator, SharedTracer, global_meter, meter_from, scope};
 use crate::span::RpcSpan;
 use crate::status::Side;
 
@@ -65,7 +67,7 @@ impl GrpcClientTraceLayer {
     /// A layer with the global propagator, tracer and meter providers, and message events.
     pub fn new() -> Self {
         Self {
-            tracer: SharedTracer::global(),
+            tracer: SharedTracer::global(scope()),
             propagation: Propagation::Global,
             duration: client_duration(&global_meter()),
             message_events: true,
@@ -87,7 +89,7 @@ impl GrpcClientTraceLayer {
         T::Tracer: Send + Sync + 'static,
         <T::Tracer as Tracer>::Span: Span + Send + Sync + 'static,
     {
-        self.tracer = SharedTracer::from_provider(provider);
+        self.tracer = SharedTracer::from_provider(provider, scope());
         self
     }
 
@@ -152,9 +154,10 @@ impl GrpcClientTraceLayer {
         let builder = SpanBuilder::from_name(method)
             .with_kind(SpanKind::Client)
             .with_attributes(attrs);
-        let span = self.tracer.0.build_with_context(builder, &parent);
+        let span = self.tracer.build_with_context(builder, &parent);
         let cx = parent.with_span(span);
-        self.propagation.inject(&cx, req.headers_mut());
+        self.propagation
+            .inject(&cx, &mut HeaderInjector(req.headers_mut()));
         let deadline = grpc_timeout(req.headers()).and_then(|t| Instant::now().checked_add(t));
         RpcSpan::start(
             cx,

@@ -14,12 +14,14 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::future::ResponseFuture;
+use tracewire_core::carrier::HeaderExtractor;
+
 use crate::body::{BoxError, DEFAULT_MESSAGE_EVENT_LIMIT, Direction, Messages, TracedBody};
 use crate::context::RpcContext;
 use crate::deadline::grpc_timeout;
 use crate::method::{OTHER, rpc_method};
 use crate::metrics::server_duration;
-use crate::otel::{Propagation, SharedPropagator, SharedTracer, global_meter, meter_from};
+use crate::otel::{Propagation, SharedPropagator, SharedTracer, global_meter, meter_from, scope};
 use crate::span::RpcSpan;
 use crate::status::Side;
 
@@ -62,7 +64,7 @@ impl GrpcServerTraceLayer {
     /// A layer with the global propagator, tracer and meter providers, and message events.
     pub fn new() -> Self {
         Self {
-            tracer: SharedTracer::global(),
+            tracer: SharedTracer::global(scope()),
             propagation: Propagation::Global,
             duration: server_duration(&global_meter()),
             message_events: true,
@@ -83,7 +85,7 @@ impl GrpcServerTraceLayer {
         T::Tracer: Send + Sync + 'static,
         <T::Tracer as Tracer>::Span: Span + Send + Sync + 'static,
     {
-        self.tracer = SharedTracer::from_provider(provider);
+        self.tracer = SharedTracer::from_provider(provider, scope());
         self
     }
 
@@ -165,11 +167,11 @@ impl GrpcServerTraceLayer {
                 attrs.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
             }
         }
-        let parent = self.propagation.extract(&parts.headers);
+        let parent = self.propagation.extract(&HeaderExtractor(&parts.headers));
         let builder = SpanBuilder::from_name(method.unwrap_or(OTHER).to_owned())
             .with_kind(SpanKind::Server)
             .with_attributes(attrs);
-        let span = self.tracer.0.build_with_context(builder, &parent);
+        let span = self.tracer.build_with_context(builder, &parent);
         let deadline = grpc_timeout(&parts.headers).and_then(|t| Instant::now().checked_add(t));
         RpcSpan::start(
             parent.with_span(span),

@@ -12,11 +12,12 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
+use tracewire_core::carrier::HeaderInjector;
 
 use crate::metrics::ClientMetrics;
 use crate::otel::{
     Propagation, SharedPropagator, SharedTracer, global_meter, known_method, meter_from,
-    method_attr,
+    method_attr, scope,
 };
 
 /// What the client instrumentation needs to know about the target URL.
@@ -40,7 +41,7 @@ pub(crate) struct ClientCore {
 impl ClientCore {
     pub(crate) fn new() -> Self {
         Self {
-            tracer: SharedTracer::global(),
+            tracer: SharedTracer::global(scope()),
             propagation: Propagation::Global,
             metrics: Arc::new(ClientMetrics::new(&global_meter())),
         }
@@ -56,7 +57,7 @@ impl ClientCore {
         T::Tracer: Send + Sync + 'static,
         <T::Tracer as Tracer>::Span: Span + Send + Sync + 'static,
     {
-        self.tracer = SharedTracer::from_provider(provider);
+        self.tracer = SharedTracer::from_provider(provider, scope());
     }
 
     pub(crate) fn set_meter_provider<M: MeterProvider + ?Sized>(&mut self, provider: &M) {
@@ -111,9 +112,9 @@ impl ClientCore {
         let builder = SpanBuilder::from_name(Cow::Borrowed(name))
             .with_kind(SpanKind::Client)
             .with_attributes(attrs);
-        let span = self.tracer.0.build_with_context(builder, parent);
+        let span = self.tracer.build_with_context(builder, parent);
         let cx = parent.with_span(span);
-        self.propagation.inject(&cx, headers);
+        self.propagation.inject(&cx, &mut HeaderInjector(headers));
         ClientSpan {
             cx,
             started: Instant::now(),

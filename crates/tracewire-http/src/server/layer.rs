@@ -9,7 +9,7 @@ use tower_layer::Layer;
 use super::options::{DefaultSpanName, Hook, MakeSpanName, PublicEndpoint, RequestFilter};
 use super::service::{ServerTrace, Shared};
 use crate::metrics::ServerMetrics;
-use crate::otel::{Propagation, SharedPropagator, SharedTracer, global_meter, meter_from};
+use crate::otel::{Propagation, SharedPropagator, SharedTracer, global_meter, meter_from, scope};
 
 /// Traces inbound HTTP requests (axum, hyper, tonic servers): extracts the caller's
 /// context with the configured propagator, opens a SERVER span around the handler
@@ -63,7 +63,7 @@ impl ServerTraceLayer {
     pub fn new() -> Self {
         Self {
             core: Core {
-                tracer: SharedTracer::global(),
+                tracer: SharedTracer::global(scope()),
                 propagation: Propagation::Global,
                 metrics: Arc::new(ServerMetrics::new(&global_meter())),
                 request_id: true,
@@ -137,7 +137,7 @@ impl<F, N, P> ServerTraceLayer<F, N, P> {
         T::Tracer: Send + Sync + 'static,
         <T::Tracer as Tracer>::Span: Span + Send + Sync + 'static,
     {
-        self.core.tracer = SharedTracer::from_provider(provider);
+        self.core.tracer = SharedTracer::from_provider(provider, scope());
         self
     }
 

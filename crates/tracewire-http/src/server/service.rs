@@ -12,6 +12,7 @@ use http_body::Body;
 use opentelemetry::trace::{Link, SpanBuilder, SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use tower_service::Service;
+use tracewire_core::carrier::HeaderExtractor;
 
 use super::attributes::{matched_route, request_attributes, scheme_value};
 use super::body::TracedBody;
@@ -91,7 +92,10 @@ where
         let name = self.name.span_name(parts, route);
         let route = route.map(route_value);
         let scheme = scheme_value(parts);
-        let extracted = self.core.propagation.extract(&parts.headers);
+        let extracted = self
+            .core
+            .propagation
+            .extract(&HeaderExtractor(&parts.headers));
         let mut attrs = request_attributes(parts, route.as_ref(), &scheme);
         if let Some(id) = request_id {
             attrs.push(KeyValue::new(
@@ -114,7 +118,6 @@ where
         let span = self
             .core
             .tracer
-            .0
             .build_with_context(builder.with_attributes(attrs), &parent);
         let cx = parent.with_span(span);
         let metric_attrs = MetricAttributes {

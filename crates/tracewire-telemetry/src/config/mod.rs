@@ -155,7 +155,7 @@ impl OtlpProtocol {
 }
 
 /// A propagator chosen by the caller, shared with the global registry.
-pub type SharedPropagator = Arc<dyn TextMapPropagator + Send + Sync>;
+pub use tracewire_core::instrument::SharedPropagator;
 
 /// How the global propagator is chosen.
 #[derive(Clone)]

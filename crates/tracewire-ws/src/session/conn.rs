@@ -88,11 +88,10 @@ impl ConnectionMeta {
             }
         }
         let span = tracer
-            .0
             .span_builder(format!("WS {}", self.route))
             .with_kind(kind)
             .with_attributes(attrs)
-            .start_with_context(tracer.0.as_ref(), &self.parent);
+            .start_with_context(&**tracer, &self.parent);
         self.parent.with_span(span)
     }
 }

@@ -60,7 +60,7 @@ impl<H: Handler> Driver<H> {
             let sc = extracted.span().span_context().clone();
             sc.is_valid() && sc != conn_sc
         };
-        let tracer = &self.telemetry.tracer.0;
+        let tracer = &*self.telemetry.tracer;
         let mut attrs = Vec::with_capacity(3);
         attrs.push(KeyValue::new(attr::MESSAGE_TYPE, envelope.kind.clone()));
         attrs.push(KeyValue::new(
@@ -77,7 +77,7 @@ impl<H: Handler> Driver<H> {
         if own_trace && conn_sc.is_valid() {
             builder = builder.with_links(vec![Link::with_context(conn_sc)]);
         }
-        let span = builder.start_with_context(tracer.as_ref(), &extracted);
+        let span = builder.start_with_context(tracer, &extracted);
         extracted.with_span(span)
     }
 

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 pub use conn::{CloseInfo, CloseInitiator, ConnectionMeta};
 
-use crate::otel::{Propagation, SharedPropagator, SharedTracer, Telemetry};
+use crate::otel::{Propagation, SharedPropagator, SharedTracer, Telemetry, scope};
 use crate::{Handler, WireMessage, WsConfig, WsSender};
 
 /// A [`Handler`] with its [`WsConfig`], propagator and tracer: what the axum server
@@ -110,7 +110,7 @@ impl<H: Handler> Session<H> {
         T::Tracer: Send + Sync + 'static,
         <T::Tracer as Tracer>::Span: Span + Send + Sync + 'static,
     {
-        self.telemetry.tracer = SharedTracer::from_provider(provider);
+        self.telemetry.tracer = SharedTracer::from_provider(provider, scope());
         self
     }
 
