@@ -230,15 +230,65 @@ pub(crate) async fn publish_confirmed(
                 ));
             }
         };
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(remaining, channel.wait_for_recovery(error)).await {
-            Ok(Ok(())) => {
+        match recovered(channel, error, deadline).await {
+            Ok(()) => {
                 tracing::debug!(routing_key = %out.routing_key, "republishing after reconnection");
             }
-            Ok(Err(error)) => return Err(AmqpError::amqp("basic.publish")(error)),
-            Err(_) => {
+            Err(Unrecovered::Failed(error)) => return Err(AmqpError::amqp("basic.publish")(error)),
+            Err(Unrecovered::TimedOut) => {
                 return Err(AmqpError::timed_out("reconnect", config.reconnect_timeout));
             }
+        }
+    }
+}
+
+/// Why [`recovered`] gave up.
+pub(crate) enum Unrecovered {
+    /// The channel is closed for good (or the error is not one of a lost connection).
+    Failed(lapin::Error),
+    TimedOut,
+}
+
+/// How often [`recovered`] looks at the channel when lapin gave no notifier.
+const RECOVERY_POLL: Duration = Duration::from_millis(20);
+
+/// Waits, until `deadline`, for `channel` to be usable again after `error`.
+///
+/// `Channel::wait_for_recovery` needs the notifier lapin attaches to the errors of a
+/// channel it is recovering. Not every error of a cut carries one: frames already
+/// serialized when the socket died are failed with the bare I/O error, possibly before
+/// the channel is even marked as reconnecting. `wait_for_recovery` returns such an error
+/// at once, which failed publishes "retried across a reconnection" and ended
+/// subscriptions, depending on timing (more often under load). So an error that lapin
+/// deems recoverable, on a channel that is not closed for good, waits for the channel's
+/// state to be `Connected` again.
+pub(crate) async fn recovered(
+    channel: &Channel,
+    error: lapin::Error,
+    deadline: Instant,
+) -> Result<(), Unrecovered> {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let error = match tokio::time::timeout(remaining, channel.wait_for_recovery(error)).await {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(error)) => error,
+        Err(_) => return Err(Unrecovered::TimedOut),
+    };
+    if !error.can_be_recovered() {
+        return Err(Unrecovered::Failed(error));
+    }
+    loop {
+        if Instant::now() + RECOVERY_POLL > deadline {
+            return Err(Unrecovered::TimedOut);
+        }
+        // Also when still `Connected`: lapin may not have seen the cut yet.
+        tokio::time::sleep(RECOVERY_POLL).await;
+        let status = channel.status();
+        if status.connected() {
+            return Ok(());
+        }
+        if !status.reconnecting() && !status.initializing() {
+            // Closing, closed, or failed for good.
+            return Err(Unrecovered::Failed(error));
         }
     }
 }

@@ -15,6 +15,7 @@ use tracewire_broker::{Overflow, SubscribeError, SubscribeOptions, Subscription}
 
 use crate::broker::Inner;
 use crate::codec::decode;
+use crate::connection::recovered;
 use crate::dead_letter;
 use crate::error::timed;
 
@@ -296,10 +297,10 @@ async fn pump(
         let delivery = match item {
             Ok(delivery) => delivery,
             Err(error) => {
-                let wait = state.channel.wait_for_recovery(error);
-                match tokio::time::timeout(inner.config.reconnect_timeout, wait).await {
-                    Ok(Ok(())) => continue,
-                    _ => break,
+                let deadline = tokio::time::Instant::now() + inner.config.reconnect_timeout;
+                match recovered(&state.channel, error, deadline).await {
+                    Ok(()) => continue,
+                    Err(_) => break,
                 }
             }
         };
