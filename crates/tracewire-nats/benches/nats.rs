@@ -41,7 +41,6 @@ fn same_headers() -> async_nats::HeaderMap {
         "9a0c1f5e-7b7e-4f61-a1b6-1d2f0c7e9a11",
     );
     headers.insert("tracewire-timestamp", "1764089000000000000");
-    headers.insert("tracewire-attempt", "1");
     headers
 }
 

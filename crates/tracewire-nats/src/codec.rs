@@ -31,7 +31,8 @@ pub const CORRELATION_ID_HEADER: &str = "tracewire-correlation-id";
 pub const REPLY_TO_HEADER: &str = "tracewire-reply-to";
 /// [`Message::timestamp`], in nanoseconds since the Unix epoch.
 pub const TIMESTAMP_HEADER: &str = "tracewire-timestamp";
-/// [`Message::delivery_attempt`] as sent; JetStream deliveries use the server's count.
+/// [`Message::delivery_attempt`] as sent, when it is not 1 (absent means 1); JetStream
+/// deliveries use the server's count.
 pub const ATTEMPT_HEADER: &str = "tracewire-attempt";
 
 const RESERVED: [&str; 7] = [
@@ -113,10 +114,14 @@ pub(crate) fn encode(msg: &Message, dedup_id: Option<&str>) -> Result<HeaderMap,
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     map.append(TIMESTAMP_NAME.clone(), HeaderValue::from(nanos));
-    map.append(
-        ATTEMPT_NAME.clone(),
-        HeaderValue::from(msg.delivery_attempt),
-    );
+    // The first attempt is what a missing header decodes to: one header line less on
+    // almost every message.
+    if msg.delivery_attempt != 1 {
+        map.append(
+            ATTEMPT_NAME.clone(),
+            HeaderValue::from(msg.delivery_attempt),
+        );
+    }
     Ok(map)
 }
 
@@ -253,6 +258,14 @@ mod tests {
             3,
             "reserved headers are not user headers"
         );
+    }
+
+    #[test]
+    fn a_first_attempt_sends_no_attempt_line_and_decodes_as_one() {
+        let first = encode(&Message::new("t", "p"), None).unwrap();
+        assert!(first.get(ATTEMPT_HEADER).is_none());
+        let got = decode("t".into(), Some(&first), Bytes::new(), None).unwrap();
+        assert_eq!(got.delivery_attempt, 1);
     }
 
     #[test]
