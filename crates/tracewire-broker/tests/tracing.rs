@@ -88,12 +88,60 @@ async fn process_is_child_of_send_and_linked() {
             "messaging.message.conversation_id",
             "conv-1",
         )
-        .assert_attr("send orders.created", "messaging.message.body.size", 10_i64)
+        .assert_no_attr("send orders.created", "messaging.message.body.size")
+        .assert_no_attr(
+            "process orders.created",
+            "tracewire.messaging.delivery_attempt",
+        )
         .assert_attr(
             "process orders.created",
             "messaging.operation.type",
             "process",
         );
+}
+
+#[tokio::test]
+async fn opt_in_body_size_and_the_attempt_of_a_redelivery_are_recorded() {
+    let capture = SpanCapture::new();
+    let tracing = Tracing::new(&capture.tracer_provider())
+        .with_propagator(Arc::new(TracewirePropagator::default()))
+        .with_body_size(true);
+    let broker = Traced::new(MemoryBroker::new(), tracing);
+    let mut sub = broker
+        .subscribe("t", SubscribeOptions::new())
+        .await
+        .unwrap();
+    broker
+        .publish(Message::new("t", "0123456789"))
+        .await
+        .unwrap();
+    // Nacked once: the memory broker redelivers it as attempt 2.
+    sub.next().await.unwrap().nack().await.unwrap();
+    let again = sub.next().await.unwrap();
+    assert_eq!(again.message().delivery_attempt, 2);
+    again.ack().await.unwrap();
+
+    let trace = capture.trace();
+    trace.assert_attr("send t", "messaging.message.body.size", 10_i64);
+    let process = trace.spans_named("process t");
+    assert_eq!(process.len(), 2, "{}", trace.tree());
+    let attempts: Vec<Option<i64>> = process
+        .iter()
+        .map(|span| {
+            span.attributes.iter().find_map(|kv| {
+                (kv.key.as_str() == "tracewire.messaging.delivery_attempt").then(|| {
+                    match &kv.value {
+                        opentelemetry::Value::I64(n) => *n,
+                        other => panic!("attempt is not an integer: {other:?}"),
+                    }
+                })
+            })
+        })
+        .collect();
+    assert!(
+        attempts.contains(&None) && attempts.contains(&Some(2)),
+        "first attempt unrecorded, redelivery recorded as 2: {attempts:?}"
+    );
 }
 
 #[tokio::test]

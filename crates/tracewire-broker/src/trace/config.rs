@@ -43,11 +43,18 @@ pub enum ParentMode {
 /// - **Tracer:** the global tracer provider with [`Tracing::global`] (also installed by
 ///   `tracewire_telemetry::init`), or the provider given to [`Tracing::new`].
 /// - **Parent mode:** [`ParentMode::ChildAndLink`].
+/// - **Body size:** not recorded (`messaging.message.body.size` is Opt-In in the
+///   semantic conventions); [`Tracing::with_body_size`] records it.
+///
+/// `tracewire.messaging.delivery_attempt` is recorded on `process` spans only for a
+/// redelivery (attempt 2 and later): a first attempt is the norm, and every attribute
+/// is paid for on the hot path and again by the exporter.
 #[derive(Clone)]
 pub struct Tracing {
     tracer: SharedTracer,
     propagation: Propagation,
     mode: ParentMode,
+    body_size: bool,
 }
 
 impl fmt::Debug for Tracing {
@@ -74,6 +81,7 @@ impl Tracing {
             tracer: SharedTracer::global(scope),
             propagation: Propagation::Global,
             mode: ParentMode::default(),
+            body_size: false,
         }
     }
 
@@ -90,7 +98,15 @@ impl Tracing {
             tracer: SharedTracer::from_provider(provider, scope),
             propagation: Propagation::Global,
             mode: ParentMode::default(),
+            body_size: false,
         }
+    }
+
+    /// Records `messaging.message.body.size` (the payload's bytes) on every span.
+    #[must_use]
+    pub fn with_body_size(mut self, enabled: bool) -> Self {
+        self.body_size = enabled;
+        self
     }
 
     /// Uses `propagator` instead of the global one, typically
@@ -122,7 +138,7 @@ impl Tracing {
     /// its context into `msg.headers`. Returns the span's context.
     pub(crate) fn start_send(&self, system: &'static str, msg: &mut Message) -> Context {
         let name = span_name("send", &msg.topic);
-        let mut attrs = common_attrs(system, msg);
+        let mut attrs = common_attrs(system, msg, self.body_size);
         attrs.push(KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, "send"));
         attrs.push(KeyValue::new(semconv::MESSAGING_OPERATION_NAME, "send"));
         let builder = SpanBuilder::from_name(name)
@@ -161,13 +177,15 @@ impl Tracing {
     ) -> Context {
         let remote = self.extract_message(msg);
         let remote_span = remote.span().span_context().clone();
-        let mut attrs = common_attrs(system, msg);
+        let mut attrs = common_attrs(system, msg, self.body_size);
         attrs.push(KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, "process"));
         attrs.push(KeyValue::new(semconv::MESSAGING_OPERATION_NAME, "process"));
-        attrs.push(KeyValue::new(
-            "tracewire.messaging.delivery_attempt",
-            i64::from(msg.delivery_attempt),
-        ));
+        if msg.delivery_attempt > 1 {
+            attrs.push(KeyValue::new(
+                "tracewire.messaging.delivery_attempt",
+                i64::from(msg.delivery_attempt),
+            ));
+        }
         if let Some(group) = group {
             attrs.push(KeyValue::new(
                 semconv::MESSAGING_CONSUMER_GROUP_NAME,
@@ -197,7 +215,7 @@ fn span_name(operation: &str, topic: &str) -> Cow<'static, str> {
     }
 }
 
-fn common_attrs(system: &'static str, msg: &Message) -> Vec<KeyValue> {
+fn common_attrs(system: &'static str, msg: &Message, body_size: bool) -> Vec<KeyValue> {
     let mut attrs = Vec::with_capacity(10);
     attrs.push(KeyValue::new(semconv::MESSAGING_SYSTEM, system));
     attrs.push(KeyValue::new(
@@ -221,7 +239,9 @@ fn common_attrs(system: &'static str, msg: &Message) -> Vec<KeyValue> {
             conversation.clone(),
         ));
     }
-    let size = i64::try_from(msg.payload.len()).unwrap_or(i64::MAX);
-    attrs.push(KeyValue::new(semconv::MESSAGING_MESSAGE_BODY_SIZE, size));
+    if body_size {
+        let size = i64::try_from(msg.payload.len()).unwrap_or(i64::MAX);
+        attrs.push(KeyValue::new(semconv::MESSAGING_MESSAGE_BODY_SIZE, size));
+    }
     attrs
 }
