@@ -1,5 +1,6 @@
 //! RabbitMQ publish + consume throughput: `Traced<AmqpBroker>` (every message traced,
-//! batch processor, an exporter that walks every span) against raw lapin (publisher
+//! batch processor, an exporter that walks every span), untraced `AmqpBroker` (the
+//! backend alone, so the cost splits into backend and tracing) and raw lapin (publisher
 //! confirms, manual acks), same payloads, same concurrency, alternating rounds in one run.
 //!
 //! `cargo bench -p tracewire-amqp --bench amqp -- [messages] [rounds]` (release; needs
@@ -65,40 +66,55 @@ fn tracer_provider(exporter: CountingExporter) -> SdkTracerProvider {
         .build()
 }
 
-/// tracewire: a queue-group subscription, `IN_FLIGHT` concurrent publishers.
-async fn traced(broker: Traced<AmqpBroker>, n: usize, round: usize) -> f64 {
-    let topic = format!("bench.tw.{round}");
-    let mut sub = broker
-        .subscribe(
-            &topic,
-            SubscribeOptions::new()
-                .queue_group("b")
-                .capacity(PREFETCH.into()),
-        )
-        .await
-        .unwrap();
-    let consumer = tokio::spawn(async move {
-        for _ in 0..n {
-            sub.next().await.unwrap().ack().await.unwrap();
-        }
-    });
-    let start = Instant::now();
-    let mut publishers = Vec::new();
-    for p in 0..IN_FLIGHT {
-        let (broker, topic) = (broker.clone(), topic.clone());
-        publishers.push(tokio::spawn(async move {
-            for _ in (p..n).step_by(IN_FLIGHT) {
-                let msg = Message::new(topic.as_str(), &PAYLOAD[..])
-                    .with_content_type("application/octet-stream");
-                broker.publish(msg).await.unwrap();
+/// tracewire: a queue-group subscription, `IN_FLIGHT` concurrent publishers. A macro
+/// rather than a generic function: the spawned publish futures must be `Send`, which a
+/// generic `Broker` bound cannot state.
+macro_rules! tracewire_round {
+    ($broker:expr, $prefix:literal, $n:expr, $round:expr) => {{
+        let (broker, n) = ($broker, $n);
+        let topic = format!("bench.{}.{}", $prefix, $round);
+        let mut sub = broker
+            .subscribe(
+                &topic,
+                SubscribeOptions::new()
+                    .queue_group("b")
+                    .capacity(PREFETCH.into()),
+            )
+            .await
+            .unwrap();
+        let consumer = tokio::spawn(async move {
+            for _ in 0..n {
+                sub.next().await.unwrap().ack().await.unwrap();
             }
-        }));
-    }
-    for p in publishers {
-        p.await.unwrap();
-    }
-    consumer.await.unwrap();
-    n as f64 / start.elapsed().as_secs_f64()
+        });
+        let start = Instant::now();
+        let mut publishers = Vec::new();
+        for p in 0..IN_FLIGHT {
+            let (broker, topic) = (broker.clone(), topic.clone());
+            publishers.push(tokio::spawn(async move {
+                for _ in (p..n).step_by(IN_FLIGHT) {
+                    let msg = Message::new(topic.as_str(), &PAYLOAD[..])
+                        .with_content_type("application/octet-stream");
+                    broker.publish(msg).await.unwrap();
+                }
+            }));
+        }
+        for p in publishers {
+            p.await.unwrap();
+        }
+        consumer.await.unwrap();
+        n as f64 / start.elapsed().as_secs_f64()
+    }};
+}
+
+/// `Traced<AmqpBroker>`: every message traced (send + process spans, exported).
+async fn traced(broker: Traced<AmqpBroker>, n: usize, round: usize) -> f64 {
+    tracewire_round!(broker, "tw", n, round)
+}
+
+/// `AmqpBroker` alone: the backend's cost without tracing.
+async fn untraced(broker: AmqpBroker, n: usize, round: usize) -> f64 {
+    tracewire_round!(broker, "plain", n, round)
 }
 
 /// Raw lapin: same exchange kind, queue, confirms, prefetch, acks and a comparable
@@ -225,29 +241,41 @@ async fn main() {
     let config = AmqpConfig::new(URL)
         .exchange(exchange.as_str())
         .prefetch(PREFETCH);
-    let broker = Traced::new(AmqpBroker::connect(config).await.unwrap(), tracing);
+    let plain = AmqpBroker::connect(config).await.unwrap();
+    let broker = Traced::new(plain.clone(), tracing);
 
-    // Warm-up, both sides.
+    // Warm-up, every side.
     traced(broker.clone(), n / 10, 1000).await;
+    untraced(plain.clone(), n / 10, 1000).await;
     raw(&conn, &exchange, n / 10, 1000).await;
-    let (mut tw, mut lp, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut tw, mut un, mut lp) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ratios, mut backend, mut tracing_cost) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let t = traced(broker.clone(), n, round).await;
+        let u = untraced(plain.clone(), n, round).await;
         let r = raw(&conn, &exchange, n, round).await;
         println!(
-            "round {round}: traced {t:>9.0} msg/s   raw lapin {r:>9.0} msg/s   ratio {:.3}",
-            t / r
+            "round {round}: traced {t:>9.0} msg/s   untraced {u:>9.0} msg/s   raw lapin {r:>9.0} msg/s   traced/raw {:.3}   untraced/raw {:.3}   traced/untraced {:.3}",
+            t / r,
+            u / r,
+            t / u,
         );
         tw.push(t);
+        un.push(u);
         lp.push(r);
         ratios.push(t / r);
+        backend.push(u / r);
+        tracing_cost.push(t / u);
     }
     let _ = provider.force_flush();
     println!(
-        "median: traced {:.0} msg/s, raw {:.0} msg/s; median per-round ratio {:.3}; best/best {:.3}; spans exported {}",
+        "median: traced {:.0} msg/s, untraced {:.0} msg/s, raw {:.0} msg/s; median per-round ratios: traced/raw {:.3} = untraced/raw (backend) {:.3} x traced/untraced (tracing) {:.3}; best/best traced/raw {:.3}; spans exported {}",
         median(tw.clone()),
+        median(un.clone()),
         median(lp.clone()),
         median(ratios),
+        median(backend),
+        median(tracing_cost),
         tw.iter().copied().fold(0.0, f64::max) / lp.iter().copied().fold(0.0, f64::max),
         exporter.spans.load(Ordering::Relaxed),
     );
