@@ -105,9 +105,10 @@ fn main() {
         provider.force_flush().unwrap();
         let expected = MESSAGES * (1 + 1) + MESSAGES * (1 + 4) + REQUESTS * 4;
         println!(
-            "spans exported: {} of {expected} expected ({} OTLP protobuf bytes)",
+            "spans exported: {} of {expected} expected ({} OTLP protobuf bytes; export {:?})",
             pipeline.exporter.spans(),
-            pipeline.exporter.bytes()
+            pipeline.exporter.bytes(),
+            pipeline.exporter.export_mode()
         );
         provider.shutdown().unwrap();
     });

@@ -293,8 +293,9 @@ async fn run() {
         traced_p99.as_secs_f64() / raw_p99.as_secs_f64()
     );
     println!(
-        "spans exported: {} ({} OTLP protobuf bytes)",
+        "spans exported: {} ({} OTLP protobuf bytes; export {:?})",
         pipeline.exporter.spans(),
-        pipeline.exporter.bytes()
+        pipeline.exporter.bytes(),
+        pipeline.exporter.export_mode()
     );
 }

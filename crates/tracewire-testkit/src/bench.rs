@@ -27,31 +27,70 @@ use opentelemetry_sdk::trace::{
 };
 use prost::Message as _;
 
+/// The environment variable that picks what the export thread does in a benchmark run:
+/// `otlp` (the default: [`Export::Otlp`]) or `count` ([`Export::CountOnly`]).
+pub const EXPORT_ENV: &str = "TRACEWIRE_BENCH_EXPORT";
+
+/// What [`OtlpCountingExporter`] does with each batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Export {
+    /// Convert and encode to OTLP protobuf, as `opentelemetry-otlp` does before sending:
+    /// the real cost of exporting (the figures in `BENCHMARKS.md` use this).
+    Otlp,
+    /// Only count the spans: what tracing costs the instrumented threads when the export
+    /// thread's work is left out (to split the two, never as the headline figure).
+    CountOnly,
+}
+
+impl Export {
+    /// From [`EXPORT_ENV`]: `count` is [`Export::CountOnly`], anything else
+    /// [`Export::Otlp`].
+    pub fn from_env() -> Self {
+        match std::env::var(EXPORT_ENV).as_deref() {
+            Ok("count") => Self::CountOnly,
+            _ => Self::Otlp,
+        }
+    }
+}
+
 /// Does the CPU work of the OTLP exporter (`opentelemetry-otlp`, protobuf): each batch
 /// is converted to OTLP messages and encoded with the same `opentelemetry-proto`
 /// functions, then counted instead of sent. Neither a no-op (which would hide the
-/// export cost) nor a debug encoder such as JSON (which would overcharge it).
+/// export cost) nor a debug encoder such as JSON (which would overcharge it), unless
+/// built with [`Export::CountOnly`].
 #[derive(Debug, Clone)]
 pub struct OtlpCountingExporter {
     resource: Arc<ResourceAttributesWithSchema>,
+    export: Export,
     spans: Arc<AtomicU64>,
     bytes: Arc<AtomicU64>,
 }
 
 impl Default for OtlpCountingExporter {
     fn default() -> Self {
-        Self {
-            resource: Arc::new(ResourceAttributesWithSchema::default()),
-            spans: Arc::default(),
-            bytes: Arc::default(),
-        }
+        Self::with_export(Export::Otlp)
     }
 }
 
 impl OtlpCountingExporter {
-    /// An exporter with nothing counted yet.
+    /// An exporter that encodes to OTLP, with nothing counted yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An exporter doing `export` with each batch.
+    pub fn with_export(export: Export) -> Self {
+        Self {
+            resource: Arc::new(ResourceAttributesWithSchema::default()),
+            export,
+            spans: Arc::default(),
+            bytes: Arc::default(),
+        }
+    }
+
+    /// What this exporter does with each batch.
+    pub fn export_mode(&self) -> Export {
+        self.export
     }
 
     /// Spans exported so far (all clones share the count).
@@ -68,6 +107,10 @@ impl OtlpCountingExporter {
 impl SpanExporter for OtlpCountingExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let spans = batch.len() as u64;
+        if self.export == Export::CountOnly {
+            self.spans.fetch_add(spans, Ordering::Relaxed);
+            return Ok(());
+        }
         let request = ExportTraceServiceRequest {
             resource_spans: group_spans_by_resource_and_scope(batch, &self.resource),
         };
@@ -96,9 +139,11 @@ pub struct ExportPipeline {
 
 impl ExportPipeline {
     /// `queue`: the processor's queue bound (spans beyond it are dropped, so size it for
-    /// the run); `batch`: spans per export; batches are also exported every 200 ms.
+    /// the run); `batch`: spans per export; batches are also exported every 200 ms. The
+    /// exporter does what [`Export::from_env`] says (OTLP encoding unless
+    /// `TRACEWIRE_BENCH_EXPORT=count`).
     pub fn new(queue: usize, batch: usize) -> Self {
-        let exporter = OtlpCountingExporter::new();
+        let exporter = OtlpCountingExporter::with_export(Export::from_env());
         let processor = BatchSpanProcessor::builder(exporter.clone())
             .with_batch_config(
                 BatchConfigBuilder::default()

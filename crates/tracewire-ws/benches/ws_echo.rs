@@ -219,9 +219,10 @@ fn main() {
         println!("throughput ratio (median of rounds): {:.3}", ratios[ratios.len() / 2]);
         println!("per-round ratios: {}", per_round.join(", "));
         println!(
-            "spans exported: {} ({} OTLP protobuf bytes)",
+            "spans exported: {} ({} OTLP protobuf bytes; export {:?})",
             pipeline.exporter.spans(),
-            pipeline.exporter.bytes()
+            pipeline.exporter.bytes(),
+            pipeline.exporter.export_mode()
         );
     });
 }
