@@ -16,6 +16,32 @@ fn tracewire(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// An order's trace has 25 spans (a confirmed order) or 31 (a cancelled one: 81 for
+/// `--orders 3`, 50 for `--orders 2`) before its status stream, which adds its
+/// connection (the client's `WS …`, order's `GET /orders/{id}/events` and `WS …`) and
+/// a `send` + `process order.status` pair per message.
+const STREAM_CONNECTION_SPANS: usize = 3;
+
+/// The statuses each order's line says its status stream sent (`; streamed a → b`).
+/// How many arrive depends on when the client connects; the last is the final status.
+fn streamed(stdout: &str) -> Vec<Vec<&str>> {
+    stdout
+        .lines()
+        .filter(|line| line.starts_with("order "))
+        .map(|line| {
+            line.split_once("; streamed ")
+                .map_or_else(Vec::new, |(_, statuses)| statuses.split(" → ").collect())
+        })
+        .collect()
+}
+
+/// The span count of a run whose orders' traces have `placing` spans without their
+/// streams: each stream adds its connection and a `send` + `process` pair per message.
+fn expected_spans(placing: usize, streams: &[Vec<&str>]) -> usize {
+    let messages: usize = streams.iter().map(Vec::len).sum();
+    placing + streams.len() * STREAM_CONNECTION_SPANS + 2 * messages
+}
+
 #[test]
 fn demo_prints_one_connected_trace_per_order() {
     let (ok, stdout, stderr) = tracewire(&["demo", "--color", "never"]);
@@ -25,8 +51,18 @@ fn demo_prints_one_connected_trace_per_order() {
         3,
         "{stdout}"
     );
+    let streams = streamed(&stdout);
+    assert_eq!(streams.len(), 3, "{stdout}");
+    for (stream, last) in streams.iter().zip(["confirmed", "confirmed", "cancelled"]) {
+        assert_eq!(
+            stream.last(),
+            Some(&last),
+            "the stream ends on the final status\n{stdout}"
+        );
+    }
+    let spans = expected_spans(81, &streams);
     assert!(
-        stdout.contains("traces: 3  spans: 81  services: 5 (demo-client, inventory, order, order-sidecar, payment)  errors: 2  orphans: 0"),
+        stdout.contains(&format!("traces: 3  spans: {spans}  services: 5 (demo-client, inventory, order, order-sidecar, payment)  errors: 2  orphans: 0")),
         "{stdout}"
     );
     // Both payment paths: two orders confirmed, the third cancelled with the reason.
@@ -42,6 +78,10 @@ fn demo_prints_one_connected_trace_per_order() {
         "[payment] process order.created  consumer",
         "[inventory] process order.cancelled  consumer",
         "[order] process inventory.released  consumer",
+        "[order] GET /orders/{id}/events  server",
+        "[order] WS /orders/{id}/events  server",
+        "[order] send order.status  producer",
+        "[demo-client] process order.status  consumer",
     ] {
         assert!(stdout.contains(hop), "{hop}\n{stdout}");
     }
@@ -60,7 +100,11 @@ fn demo_works_with_b3_between_the_services() {
         output.status.success(),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    assert!(stdout.contains("traces: 2  spans: 50"), "{stdout}");
+    let spans = expected_spans(50, &streamed(&stdout));
+    assert!(
+        stdout.contains(&format!("traces: 2  spans: {spans}  ")),
+        "{stdout}"
+    );
     assert!(stdout.contains("orphans: 0"), "{stdout}");
     assert!(
         stderr.contains("unknown propagator \"nonsense\""),

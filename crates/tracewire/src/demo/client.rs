@@ -1,5 +1,6 @@
 //! The demo client: places each order through the mesh sidecar inside its own root
-//! span, then waits for the order to reach a final state.
+//! span, then, still inside it, watches the order's status stream (WebSocket, straight
+//! to order: [`super::stream`]) while waiting for the order to reach a final state.
 
 use std::time::Duration;
 
@@ -10,6 +11,8 @@ use tracewire_contracts::{Order, OrderStatus, PlaceOrder};
 use tracewire_http::{JsonClient, JsonClientError};
 use tracewire_order_service::Update;
 use tracewire_service_kit::Telemetry;
+
+use super::stream;
 
 /// How long an order may take to reach its final state.
 pub(crate) const SETTLE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -25,12 +28,28 @@ pub(crate) struct Outcome {
     pub(crate) status: Option<OrderStatus>,
     /// Why it failed or was refused.
     pub(crate) reason: Option<String>,
+    /// The statuses the order's status stream sent, in order (empty: refused at once,
+    /// or the stream failed).
+    pub(crate) streamed: Vec<OrderStatus>,
+    /// Why the status stream failed (None: it closed normally, or was never opened).
+    pub(crate) stream_error: Option<String>,
 }
 
-/// Places order `n` and follows it to its final state through `updates`.
+/// Where the demo client sends its requests.
+#[derive(Debug)]
+pub(crate) struct Endpoints<'a> {
+    /// `POST /orders`, through the mesh sidecar.
+    pub(crate) to_order: &'a JsonClient,
+    /// Order itself (`http://host:port`), for the status stream: the sidecar does not
+    /// pass WebSocket upgrades.
+    pub(crate) order_url: &'a str,
+}
+
+/// Places order `n` and follows it to its final state through `updates` and, in the
+/// order's trace, through its status stream.
 pub(crate) async fn place(
     telemetry: &Telemetry,
-    to_order: &JsonClient,
+    endpoints: &Endpoints<'_>,
     updates: &mut broadcast::Receiver<Update>,
     n: u32,
     request: PlaceOrder,
@@ -42,7 +61,8 @@ pub(crate) async fn place(
         .with_attributes([KeyValue::new("app.customer", request.customer.clone())])
         .start(&tracer);
     let cx = Context::current_with_span(span);
-    let placed = to_order
+    let placed = endpoints
+        .to_order
         .post_json::<_, Order>("/orders", &request)
         .with_context(cx.clone())
         .await;
@@ -52,12 +72,25 @@ pub(crate) async fn place(
         placed: None,
         status: None,
         reason: None,
+        streamed: Vec::new(),
+        stream_error: None,
     };
     match placed {
         Ok(order) => {
             cx.span()
                 .set_attribute(KeyValue::new("app.order.id", order.id.clone()));
-            let settled = tokio::time::timeout(SETTLE_TIMEOUT, settle(updates, &order.id)).await;
+            let watching = stream::watch(telemetry, endpoints.order_url, &order.id, SETTLE_TIMEOUT)
+                .with_context(cx.clone());
+            let settling = tokio::time::timeout(SETTLE_TIMEOUT, settle(updates, &order.id));
+            let (streamed, settled) = tokio::join!(watching, settling);
+            match streamed {
+                Ok(statuses) => outcome.streamed = statuses,
+                Err(error) => {
+                    cx.span()
+                        .set_status(Status::error(format!("status stream: {error:#}")));
+                    outcome.stream_error = Some(format!("{error:#}"));
+                }
+            }
             match settled {
                 Ok(Some(update)) => {
                     outcome.status = Some(update.status);

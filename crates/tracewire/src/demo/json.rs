@@ -32,6 +32,9 @@ struct OrderJson<'a> {
     total_cents: Option<u64>,
     status: Option<&'static str>,
     reason: Option<&'a str>,
+    /// What the order's status stream sent, in order.
+    stream: Vec<&'static str>,
+    stream_error: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -72,6 +75,8 @@ pub(crate) fn render(
                 total_cents: o.placed.as_ref().map(|p| p.total_cents),
                 status: o.status.map(|s| s.as_str()),
                 reason: o.reason.as_deref(),
+                stream: o.streamed.iter().map(|s| s.as_str()).collect(),
+                stream_error: o.stream_error.as_deref(),
             })
             .collect(),
         spans: records

@@ -11,14 +11,18 @@
 //!
 //! Each service has its own tracer provider, so its spans carry its own `service.name`;
 //! the only thing connecting them is what travels in HTTP headers, gRPC metadata and
-//! message headers. After the run every trace is printed and checked: one trace per
-//! order, no orphan span, every order in a final state.
+//! message headers. After placing an order, the client watches its status over
+//! order's WebSocket stream (`GET /orders/{id}/events`, straight to order) inside the
+//! order's trace. After the run every trace is printed and checked: one trace per
+//! order, no orphan span, every order in a final state, every status stream closed
+//! normally on that final state.
 
 mod client;
 mod export;
 mod json;
 mod plan;
 mod save;
+mod stream;
 mod summary;
 mod system;
 #[cfg(test)]
@@ -104,6 +108,10 @@ async fn run_on(args: &DemoArgs, broker: AnyBroker) -> anyhow::Result<()> {
         .client
         .telemetry
         .json_client(system.entry_url.clone());
+    let endpoints = client::Endpoints {
+        to_order: &to_order,
+        order_url: &system.order_url,
+    };
     let mut updates = system.order.updates();
     let progress = progress_bar(args.orders, args.json);
     let mut outcomes = Vec::new();
@@ -111,7 +119,7 @@ async fn run_on(args: &DemoArgs, broker: AnyBroker) -> anyhow::Result<()> {
         let request = plan::order(n);
         let outcome = client::place(
             &system.client.telemetry,
-            &to_order,
+            &endpoints,
             &mut updates,
             n,
             request,
@@ -196,14 +204,28 @@ fn line(outcome: &client::Outcome) -> String {
         .as_ref()
         .map(|r| format!(" ({r})"))
         .unwrap_or_default();
+    let streamed = match (&outcome.stream_error, outcome.streamed.as_slice()) {
+        (Some(error), _) => format!("; status stream FAILED: {error}"),
+        (None, []) => String::new(),
+        (None, statuses) => format!("; streamed {}", stream_line(statuses)),
+    };
     match &outcome.placed {
         Some(order) => format!(
-            "{what} = {} as {}: {status}{reason}",
+            "{what} = {} as {}: {status}{reason}{streamed}",
             plan::money(order.total_cents),
             order.id
         ),
-        None => format!("{what}: {status}{reason}"),
+        None => format!("{what}: {status}{reason}{streamed}"),
     }
+}
+
+/// `pending → reserved → confirmed`.
+fn stream_line(statuses: &[tracewire_contracts::OrderStatus]) -> String {
+    statuses
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" → ")
 }
 
 /// Fails the run (non-zero exit) when a trace is broken or an order did not settle.
@@ -230,6 +252,20 @@ fn check(summary: &Summary, outcomes: &[client::Outcome], orders: u32) -> anyhow
             "order(s) {unsettled:?} did not reach a final state within {:?}",
             client::SETTLE_TIMEOUT
         );
+    }
+    for outcome in outcomes.iter().filter(|o| o.placed.is_some()) {
+        if let Some(error) = &outcome.stream_error {
+            anyhow::bail!("order {}'s status stream failed: {error}", outcome.n);
+        }
+        // The stream closes on the final state, so its last message is that state.
+        if outcome.streamed.last() != outcome.status.as_ref() {
+            anyhow::bail!(
+                "order {} is {} but its status stream ended on {}",
+                outcome.n,
+                outcome.status.map_or("nothing", |s| s.as_str()),
+                outcome.streamed.last().map_or("nothing", |s| s.as_str()),
+            );
+        }
     }
     Ok(())
 }

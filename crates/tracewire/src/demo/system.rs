@@ -80,6 +80,9 @@ pub(crate) struct System {
     pub(crate) order: Order<Traced<AnyBroker>>,
     /// Where the demo client sends its orders: the mesh sidecar in front of order.
     pub(crate) entry_url: String,
+    /// Order itself, for the status streams (the sidecar does not pass WebSocket
+    /// upgrades).
+    pub(crate) order_url: String,
     broker: AnyBroker,
     stop: watch::Sender<bool>,
     servers: Vec<Server>,
@@ -169,6 +172,7 @@ impl System {
             nodes: vec![sidecar, order_node, inventory_node, payment_node],
             order,
             entry_url,
+            order_url,
             broker,
             stop,
             servers,
@@ -182,7 +186,8 @@ impl System {
     /// consumers. Returns the nodes, whose spans are then complete.
     pub(crate) async fn stop(self) -> anyhow::Result<(Node, Vec<Node>)> {
         self.stop.send_replace(true);
-        // Order's status streams (none today: the demo client opens none) close with 1001.
+        // Order's status streams still open (none normally: each closes once its order
+        // is final and the client reads to the end) close with 1001.
         self.order.close_streams().await;
         for server in self.servers {
             tokio::time::timeout(SHUTDOWN_GRACE, server.stopped())

@@ -14,6 +14,7 @@ use tracewire_broker::memory::MemoryBroker;
 
 use super::client::{self, Outcome};
 use super::plan;
+use super::summary::Summary;
 use super::system::System;
 use crate::broker::AnyBroker;
 
@@ -28,11 +29,15 @@ async fn run(orders: u32) -> (Vec<Outcome>, Vec<SpanData>) {
         .client
         .telemetry
         .json_client(system.entry_url.clone());
+    let endpoints = client::Endpoints {
+        to_order: &to_order,
+        order_url: &system.order_url,
+    };
     let mut updates = system.order.updates();
     let mut outcomes = Vec::new();
     for n in 1..=orders {
         let telemetry = &system.client.telemetry;
-        outcomes.push(client::place(telemetry, &to_order, &mut updates, n, plan::order(n)).await);
+        outcomes.push(client::place(telemetry, &endpoints, &mut updates, n, plan::order(n)).await);
     }
     let (client, nodes) = system.stop().await.unwrap();
     let mut spans = client.spans().unwrap();
@@ -126,6 +131,73 @@ fn assert_placing(view: &TraceView) {
     under(view, "charge payment", "process order.created");
 }
 
+const WS_SERVER: &str = "WS /orders/{id}/events";
+const SEND_STATUS: &str = "send order.status";
+
+/// The status stream, in the order's trace: the client's connection span under the
+/// order's root, the upgrade and the server's connection span under it, one
+/// `send order.status` per status received (each linked to the change's span in this
+/// very trace, each received in a `process order.status`), a normal close, and the
+/// final status last. How many statuses arrive depends on timing: at least the final.
+fn assert_streamed(view: &TraceView, outcome: &Outcome) {
+    let id = &outcome.placed.as_ref().unwrap().id;
+    let root = format!("demo order {}", outcome.n);
+    let ws_client = under(view, &format!("WS /orders/{id}/events"), &root);
+    assert_eq!(ws_client.span_kind, SpanKind::Client);
+    let upgrade = view.span("GET /orders/{id}/events");
+    assert_eq!(upgrade.span_kind, SpanKind::Server);
+    assert_parent(view, upgrade, ws_client);
+    view.assert_child_of(WS_SERVER, "GET /orders/{id}/events")
+        .assert_kind(WS_SERVER, SpanKind::Server)
+        .assert_attr(WS_SERVER, "websocket.close.code", 1000_i64)
+        .assert_status_not_error(WS_SERVER);
+
+    assert!(
+        !outcome.streamed.is_empty(),
+        "order {}: nothing streamed",
+        outcome.n
+    );
+    assert_eq!(outcome.streamed.last(), outcome.status.as_ref());
+    let sends = view.spans_named(SEND_STATUS);
+    assert_eq!(sends.len(), outcome.streamed.len(), "{}", view.tree());
+    for send in &sends {
+        assert_eq!(send.span_kind, SpanKind::Producer);
+        assert_parent(view, send, view.span(WS_SERVER));
+        let [link] = send.links.links.as_slice() else {
+            panic!("{SEND_STATUS} should have one link\n{}", view.tree());
+        };
+        let target = &link.span_context;
+        assert_eq!(
+            target.trace_id(),
+            view.trace_id(),
+            "linked into the same trace"
+        );
+        let cause = view
+            .spans()
+            .iter()
+            .find(|s| s.span_context.span_id() == target.span_id())
+            .unwrap_or_else(|| panic!("link to a span not in the trace\n{}", view.tree()));
+        assert!(
+            ["create order", "update order"].contains(&cause.name.as_ref()),
+            "{SEND_STATUS} linked to {:?}",
+            cause.name
+        );
+    }
+    let received = view.spans_named("process order.status");
+    assert_eq!(received.len(), sends.len(), "{}", view.tree());
+    for process in received {
+        assert_eq!(process.span_kind, SpanKind::Consumer);
+        assert!(
+            sends
+                .iter()
+                .any(|s| s.span_context.span_id() == process.parent_span_id),
+            "process order.status not under a send\n{}",
+            view.tree()
+        );
+    }
+    assert_eq!(outcome.stream_error, None);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_connected_trace_per_order_across_every_transport_and_both_payment_paths() {
     let (outcomes, spans) = run(3).await;
@@ -144,6 +216,8 @@ async fn one_connected_trace_per_order_across_every_transport_and_both_payment_p
 
     let paid = trace_of(&spans, "demo order 1");
     assert_placing(&paid);
+    assert_streamed(&paid, &outcomes[0]);
+    assert_streamed(&trace_of(&spans, "demo order 2"), &outcomes[1]);
     paid.assert_child_of("send payment.completed", "charge payment")
         .assert_child_of("process payment.completed", "send payment.completed")
         .assert_status_not_error("charge payment");
@@ -151,6 +225,7 @@ async fn one_connected_trace_per_order_across_every_transport_and_both_payment_p
 
     let failed = trace_of(&spans, "demo order 3");
     assert_placing(&failed);
+    assert_streamed(&failed, &outcomes[2]);
     failed
         .assert_child_of("send payment.failed", "charge payment")
         .assert_status_error("charge payment")
@@ -163,5 +238,52 @@ async fn one_connected_trace_per_order_across_every_transport_and_both_payment_p
     assert_eq!(
         outcomes[2].reason.as_deref(),
         Some("amount 640.00 exceeds the 500.00 limit")
+    );
+}
+
+/// A settled order 1 whose stream sent `streamed`.
+fn settled(streamed: &[OrderStatus], stream_error: Option<&str>) -> Outcome {
+    Outcome {
+        n: 1,
+        request: plan::order(1),
+        placed: Some(tracewire_contracts::Order {
+            id: "ord-1".into(),
+            customer: "ada".into(),
+            lines: Vec::new(),
+            total_cents: 3000,
+            status: OrderStatus::Pending,
+            reason: None,
+        }),
+        status: Some(OrderStatus::Confirmed),
+        reason: None,
+        streamed: streamed.to_vec(),
+        stream_error: stream_error.map(str::to_owned),
+    }
+}
+
+#[test]
+fn a_status_stream_that_fails_or_ends_elsewhere_fails_the_run() {
+    let whole = Summary {
+        traces: 1,
+        spans: 30,
+        services: std::collections::BTreeSet::new(),
+        orphans: 0,
+        errors: 0,
+    };
+    let check = |outcome: Outcome| super::check(&whole, &[outcome], 1).map_err(|e| e.to_string());
+    let (pending, confirmed) = (OrderStatus::Pending, OrderStatus::Confirmed);
+    assert_eq!(check(settled(&[pending, confirmed], None)), Ok(()));
+    assert_eq!(check(settled(&[confirmed], None)), Ok(()));
+    assert_eq!(
+        check(settled(&[pending], None)),
+        Err("order 1 is confirmed but its status stream ended on pending".to_owned())
+    );
+    assert_eq!(
+        check(settled(&[], Some("not closed within 15s"))),
+        Err("order 1's status stream failed: not closed within 15s".to_owned())
+    );
+    assert_eq!(
+        super::line(&settled(&[pending, confirmed], None)),
+        "order 1: ada orders 2 book = 30.00 as ord-1: confirmed; streamed pending → confirmed"
     );
 }
