@@ -16,6 +16,7 @@
 use std::pin::pin;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use tokio::sync::mpsc;
 use tracewire_contracts::{OrderStatus, OrderUpdate};
 use tracewire_order_service::STATUS_TYPE;
@@ -65,7 +66,7 @@ pub(crate) async fn watch(
     let connection = session
         .connect(&url)
         .await
-        .map_err(|error| anyhow::anyhow!("{url}: {error}"))?;
+        .with_context(|| format!("connecting to {url}"))?;
     let sender = connection.sender().clone();
     let mut closed = pin!(connection.closed());
     let info = match tokio::time::timeout(timeout, &mut closed).await {
@@ -110,7 +111,62 @@ fn parse(message: Envelope, order_id: &str) -> anyhow::Result<OrderStatus> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use tracewire_core::TracewirePropagator;
+
     use super::*;
+
+    fn telemetry() -> Telemetry {
+        Telemetry::new(
+            "demo-client",
+            SdkTracerProvider::builder().build(),
+            Arc::new(TracewirePropagator::default()),
+        )
+    }
+
+    /// A WebSocket server at `/orders/{id}/events` that sends nothing and never closes.
+    async fn silent_server() -> String {
+        let session = Session::new(|_: Envelope, _: Responder| async { Ok::<_, BoxError>(()) });
+        let app = axum::Router::new().route("/orders/{id}/events", session.route());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_never_closes_fails_in_time_and_is_closed_by_the_client() {
+        let url = silent_server().await;
+        let started = tokio::time::Instant::now();
+        let timeout = Duration::from_millis(300);
+        let error = watch(&telemetry(), &url, "ord-1", timeout)
+            .await
+            .unwrap_err();
+        assert_eq!(error.to_string(), "not closed within 300ms");
+        // The server answered the client's close: no wait for GIVE_UP_GRACE.
+        assert!(
+            started.elapsed() < timeout + GIVE_UP_GRACE,
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_names_the_url() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        let error = watch(&telemetry(), &url, "ord-1", Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        let message = format!("{error:#}");
+        assert!(
+            message.starts_with(&format!("connecting to {}", events_url(&url, "ord-1"))),
+            "{message}"
+        );
+    }
 
     #[test]
     fn events_url_is_the_ws_form_of_the_order_url() {
