@@ -132,11 +132,17 @@ impl<H: Handler> Driver<H> {
                 },
                 item = socket.next(), if pending.len() < cfg.receive_queue => {
                     let frame = match item {
-                        None => return CloseInfo::new(close_code::ABNORMAL, "connection dropped", CloseInitiator::Remote),
+                        None => {
+                            self.finish_received(rx, &mut current, &mut pending, rejected).await;
+                            return CloseInfo::new(close_code::ABNORMAL, "connection dropped", CloseInitiator::Remote);
+                        }
                         Some(Err(err)) if too_large(&err) => {
                             return self.close(socket, close_code::SIZE, "message too big".into()).await;
                         }
-                        Some(Err(err)) => return CloseInfo::new(close_code::ABNORMAL, err.to_string(), CloseInitiator::Remote),
+                        Some(Err(err)) => {
+                            self.finish_received(rx, &mut current, &mut pending, rejected).await;
+                            return CloseInfo::new(close_code::ABNORMAL, err.to_string(), CloseInitiator::Remote);
+                        }
                         Some(Ok(msg)) => msg.into_frame(),
                     };
                     match frame {
@@ -153,6 +159,7 @@ impl<H: Handler> Driver<H> {
                         }
                         Some(Frame::Pong(_)) => awaiting_pong = false,
                         Some(Frame::Close(frame)) => {
+                            self.finish_received(rx, &mut current, &mut pending, rejected).await;
                             // tungstenite has queued the close reply; closing the sink sends it.
                             let _ = timeout(cfg.close_timeout, socket.close()).await;
                             let (code, reason) = frame.map_or((close_code::NO_STATUS, String::new()), |f| (f.code, f.reason.to_string()));
@@ -184,6 +191,43 @@ impl<H: Handler> Driver<H> {
                     }
                 }
             }
+        }
+    }
+
+    /// The peer closed (or the connection ended) with messages received but not handled
+    /// yet: they are data it sent, so they are handled, not dropped, within
+    /// `close_timeout`. Their replies can no longer be sent: the outbound queue is closed
+    /// first, so a handler's send fails at once instead of waiting for room.
+    async fn finish_received(
+        &self,
+        rx: &mut mpsc::Receiver<Outbound>,
+        current: &mut Option<HandlerFuture>,
+        pending: &mut VecDeque<Utf8Bytes>,
+        rejected: &mut i64,
+    ) {
+        rx.close();
+        let handle_all = async {
+            if let Some(fut) = current.take() {
+                fut.await;
+            }
+            while let Some(text) = pending.pop_front() {
+                match self.step(&text) {
+                    Step::Run(fut) => fut.await,
+                    // The error reply cannot be sent any more; the rejection still counts.
+                    Step::Reply(_) => *rejected += 1,
+                }
+            }
+        };
+        if timeout(self.config.close_timeout, handle_all)
+            .await
+            .is_err()
+        {
+            // Not silent: the connection span says how many were left.
+            let left = i64::try_from(pending.len() + 1).unwrap_or(i64::MAX);
+            self.conn_cx.span().add_event(
+                "received messages not handled within close_timeout",
+                vec![KeyValue::new("websocket.messages.unhandled", left)],
+            );
         }
     }
 

@@ -461,3 +461,72 @@ async fn a_pushed_message_has_a_send_span_under_the_connection_linked_to_its_cau
     assert!(sends[1].links.links.is_empty(), "no cause, no link");
     assert_ne!(trace_id(cause_span), trace_id(conn_span));
 }
+
+#[tokio::test]
+async fn messages_received_before_the_peer_closes_are_all_handled() {
+    const N: usize = 6;
+    let cap = SpanCapture::new();
+    let handled = Arc::new(AtomicUsize::new(0));
+    let slow = {
+        let handled = Arc::clone(&handled);
+        move |_msg: Envelope, _reply: Responder| {
+            let handled = Arc::clone(&handled);
+            async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                handled.fetch_add(1, Ordering::SeqCst);
+                Ok::<(), BoxError>(())
+            }
+        }
+    };
+    let (mut peer, conn) = start(&session(&cap, slow, WsConfig::default()));
+    // All of it is queued at once: the close arrives while the first is still handled.
+    for i in 0..N {
+        let msg = json!({"type": "slow", "data": i});
+        peer.send(text(&msg.to_string())).await.unwrap();
+    }
+    peer.send(Frame::close(close_code::NORMAL, "done"))
+        .await
+        .unwrap();
+    let info = conn.await.unwrap();
+    assert_eq!(
+        (info.code, info.initiator),
+        (close_code::NORMAL, CloseInitiator::Remote)
+    );
+    assert_eq!(
+        handled.load(Ordering::SeqCst),
+        N,
+        "every message sent before the close is handled, none dropped"
+    );
+    assert_eq!(cap.all_traces().spans_named("process slow").len(), N);
+}
+
+#[tokio::test]
+async fn a_reply_after_the_peer_closed_fails_at_once_instead_of_waiting() {
+    let cap = SpanCapture::new();
+    let replied = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let replier = {
+        let replied = Arc::clone(&replied);
+        move |msg: Envelope, reply: Responder| {
+            let replied = Arc::clone(&replied);
+            async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let result = reply.reply("echo", msg.data).await;
+                replied.lock().unwrap().push(result.is_ok());
+                Ok::<(), BoxError>(())
+            }
+        }
+    };
+    let config = WsConfig::default().close_timeout(Duration::from_secs(30));
+    let (mut peer, conn) = start(&session(&cap, replier, config));
+    peer.send(text(r#"{"type":"ask","data":1}"#)).await.unwrap();
+    peer.send(Frame::close(close_code::NORMAL, "done"))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    conn.await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the handler's reply did not wait for close_timeout"
+    );
+    assert_eq!(*replied.lock().unwrap(), [false], "the reply was refused");
+}
