@@ -91,7 +91,9 @@ impl<H: Handler> Session<H> {
     ///
     /// A CLIENT span `WS {path}` (a child of the current context) covers the
     /// connection; its context is injected into the handshake headers, so a traced
-    /// server continues it. Each envelope sent carries its own context.
+    /// server continues it. Each envelope sent carries its own context. When the path
+    /// holds ids (`/orders/ord-42/events`), use [`Self::connect_route`] so the span name
+    /// stays low-cardinality.
     ///
     /// Cancel-safe: dropping the future before it completes abandons the handshake.
     ///
@@ -99,6 +101,30 @@ impl<H: Handler> Session<H> {
     ///
     /// [`ConnectError`]; the connection span then records the failure.
     pub async fn connect(&self, url: &str) -> Result<WsConnection, ConnectError> {
+        self.connect_inner(url, None).await
+    }
+
+    /// [`Self::connect`], with the CLIENT span named `WS {route}` after a route template
+    /// (`/orders/{id}/events`); the concrete path goes in `url.path`.
+    ///
+    /// Cancel-safe: dropping the future before it completes abandons the handshake.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError`]; the connection span then records the failure.
+    pub async fn connect_route(
+        &self,
+        url: &str,
+        route: &str,
+    ) -> Result<WsConnection, ConnectError> {
+        self.connect_inner(url, Some(route)).await
+    }
+
+    async fn connect_inner(
+        &self,
+        url: &str,
+        route: Option<&str>,
+    ) -> Result<WsConnection, ConnectError> {
         let mut request = url
             .into_client_request()
             .map_err(ConnectError::InvalidUrl)?;
@@ -109,7 +135,11 @@ impl<H: Handler> Session<H> {
             80
         };
         let host = uri.host().unwrap_or_default().to_owned();
-        let meta = ConnectionMeta::client(uri.path())
+        let meta = match route {
+            Some(route) => ConnectionMeta::client(route).url_path(uri.path()),
+            None => ConnectionMeta::client(uri.path()),
+        };
+        let meta = meta
             .server_address(host, Some(uri.port_u16().unwrap_or(default_port)))
             .parent(Context::current());
         let conn_cx = meta.start_span(&self.telemetry.tracer);

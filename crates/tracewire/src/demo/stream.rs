@@ -63,8 +63,9 @@ pub(crate) async fn watch(
     .propagator(telemetry.propagator());
 
     let url = events_url(order_url, order_id);
+    // Named after the route, not the path: span names stay low-cardinality.
     let connection = session
-        .connect(&url)
+        .connect_route(&url, "/orders/{id}/events")
         .await
         .with_context(|| format!("connecting to {url}"))?;
     let sender = connection.sender().clone();
