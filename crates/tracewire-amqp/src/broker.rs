@@ -5,14 +5,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use lapin::types::ShortString;
-use lapin::{Channel, Connection};
+use tokio::task::JoinHandle;
 use tracewire_broker::{
     Broker, CloseError, Guarantees, Message, PublishError, SubscribeError, SubscribeOptions,
 };
 
 use crate::codec::{encode, encode_short};
 use crate::connection::{Outgoing, connect, publish_confirmed};
-use crate::dial::Dialer;
+use crate::session::{Session, close_link};
 use crate::subscription::{AmqpDelivery, AmqpSubscription, Source, SubState, open};
 use crate::{AmqpConfig, AmqpError};
 
@@ -25,8 +25,9 @@ use crate::{AmqpConfig, AmqpError};
 ///   own (fan-out); with a queue group, every member consumes from one shared queue
 ///   `{exchange}.{topic}.{group}` (durable when [`AmqpConfig::durable`] is set).
 ///   Topics may use AMQP wildcards (`orders.*`, `orders.#`);
-/// - a lost connection is recovered by lapin (topology and consumers included);
-///   publishes in flight are retried on the new connection.
+/// - a lost connection is replaced by a new one (exchanges declared again); publishes in
+///   flight are retried on it, and every subscription re-declares its queue and
+///   consumes again.
 #[derive(Clone)]
 pub struct AmqpBroker {
     pub(crate) inner: Arc<Inner>,
@@ -34,9 +35,9 @@ pub struct AmqpBroker {
 
 pub(crate) struct Inner {
     pub(crate) config: AmqpConfig,
-    pub(crate) connection: Connection,
-    pub(crate) publisher: Channel,
-    pub(crate) dialer: Arc<Dialer>,
+    pub(crate) session: Arc<Session>,
+    /// The session's supervisor task (reconnects).
+    supervisor: JoinHandle<()>,
     pub(crate) exchange: ShortString,
     pub(crate) dead_letter_exchange: ShortString,
     pub(crate) closed: AtomicBool,
@@ -52,15 +53,27 @@ impl Inner {
     }
 
     pub(crate) async fn publish(&self, out: Outgoing<'_>) -> Result<(), AmqpError> {
-        publish_confirmed(&self.publisher, &self.config, out).await
+        publish_confirmed(&self.session, &self.config, out).await
     }
 }
 
 impl Drop for Inner {
-    /// The last handle is gone: lapin closes a live connection; a lost one is not
-    /// redialled any more.
+    /// The last handle is gone: no more reconnections; a live connection is closed
+    /// (from a task, bounded by `operation_timeout`) and its socket shut down, so that
+    /// lapin's IO thread ends.
     fn drop(&mut self) {
-        self.dialer.stop();
+        self.supervisor.abort();
+        if let Some(link) = self.session.shut() {
+            let op = self.config.operation_timeout;
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => {
+                    handle.spawn(async move {
+                        let _ = close_link(&link, op).await;
+                    });
+                }
+                Err(_) => link.cut(),
+            }
+        }
     }
 }
 
@@ -102,15 +115,15 @@ impl AmqpBroker {
     /// [`AmqpError::Config`] for bad settings, [`AmqpError::TimedOut`] after
     /// [`AmqpConfig::connect_timeout`], [`AmqpError::Amqp`] when the server refuses.
     pub async fn connect(config: AmqpConfig) -> Result<Self, AmqpError> {
-        let link = connect(&config).await?;
         let exchange = encode_short("exchange", &config.exchange)?;
         let dead_letter_exchange = encode_short("exchange", &config.dead_letter_exchange())?;
+        let connected = connect(&config).await?;
+        let (session, supervisor) = Session::start(config.clone(), connected);
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
-                connection: link.connection,
-                publisher: link.publisher,
-                dialer: link.dialer,
+                session,
+                supervisor,
                 exchange,
                 dead_letter_exchange,
                 closed: AtomicBool::new(false),
@@ -138,7 +151,7 @@ impl AmqpBroker {
 
     /// Whether the connection is up right now (`false` while reconnecting or closed).
     pub fn is_connected(&self) -> bool {
-        self.inner.connection.status().connected()
+        self.inner.session.connected()
     }
 
     /// Subscribes to dead letters whose original topic matches `pattern` (AMQP

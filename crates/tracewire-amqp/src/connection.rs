@@ -1,5 +1,5 @@
-//! Connecting (with lapin's automatic recovery, dialled through [`Dialer`]) and
-//! publishing with confirms, retried across a reconnection.
+//! Connecting (one plain connection, dialled through [`Dialer`]) and publishing with
+//! confirms, retried on the next connection when one is lost (see [`crate::session`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,11 +18,12 @@ use tokio::time::Instant;
 
 use crate::dial::Dialer;
 use crate::error::timed;
+use crate::session::Session;
 use crate::{AmqpConfig, AmqpError};
 
 /// How many times in a row lapin's IO loop asks [`Dialer`] again after a failed dial or
-/// handshake; the dialer paces the attempts (lapin's own backoff is zero) and bounds a
-/// recovery by `reconnect_timeout`, so this is only a safety net.
+/// handshake of the first connection; the dialer paces the attempts (lapin's own
+/// backoff is zero) and `connect_timeout` bounds them, so this is only a safety net.
 const LAPIN_REDIALS: usize = 64;
 /// How long a failed `connect` waits for lapin's IO loop to end (it does in
 /// milliseconds once the dialer is aborted).
@@ -30,10 +31,12 @@ const EXIT_WAIT: Duration = Duration::from_secs(2);
 
 /// An open connection and its publisher channel (confirm mode), with both exchanges
 /// declared.
-pub(crate) struct Link {
+pub(crate) struct Connected {
     pub(crate) connection: Connection,
     pub(crate) publisher: Channel,
     pub(crate) dialer: Arc<Dialer>,
+    /// Completes when lapin's IO loop for this connection has ended.
+    pub(crate) exited: oneshot::Receiver<()>,
 }
 
 /// Aborts the dialer when `connect` is dropped before it finished.
@@ -48,7 +51,7 @@ impl Drop for AbortOnDrop {
 }
 
 /// What lapin's dial closure owns: dropped with lapin's IO loop, which is how a failed
-/// `connect` knows the loop has ended.
+/// `connect` (and the session's supervisor) knows the loop has ended.
 struct Dial {
     dialer: Arc<Dialer>,
     _exited: oneshot::Sender<()>,
@@ -66,18 +69,18 @@ fn duplicate<T>(_socket: &T) -> Option<std::net::TcpStream> {
     None
 }
 
-/// Connects with automatic recovery: on a lost connection lapin reconnects (the dialer
-/// waits 100 ms doubling to 2 s between attempts, for at most `reconnect_timeout`) and
-/// replays channels, confirm mode, QoS, exchanges, queues, bindings and consumers.
+/// Connects, without lapin's automatic recovery: when this connection is lost, lapin
+/// fails what is pending on it and its IO loop ends (`exited` completes); the session
+/// then connects again.
 ///
 /// A connect that fails or times out (or whose future is dropped) stops the dialer and
 /// cuts a handshake in progress, so lapin's IO thread ends: nothing keeps dialling, no
 /// socket stays open, and the runtime may be shut down. On failure this returns once
 /// that thread has ended (bounded by [`EXIT_WAIT`]).
-pub(crate) async fn connect(config: &AmqpConfig) -> Result<Link, AmqpError> {
+pub(crate) async fn connect(config: &AmqpConfig) -> Result<Connected, AmqpError> {
     let uri = config.uri()?;
     let runtime = lapin::runtime::default_runtime().map_err(AmqpError::amqp("connect"))?;
-    let dialer = Arc::new(Dialer::new(config.reconnect_timeout));
+    let dialer = Arc::new(Dialer::new());
     let (exited_tx, exited) = oneshot::channel::<()>();
     let dial = Dial {
         dialer: Arc::clone(&dialer),
@@ -85,7 +88,6 @@ pub(crate) async fn connect(config: &AmqpConfig) -> Result<Link, AmqpError> {
     };
     let properties = ConnectionProperties::default()
         .with_connection_name(config.connection_name.clone().into())
-        .enable_auto_recover()
         .configure_backoff(|b| {
             b.with_min_delay(Duration::ZERO)
                 .with_max_delay(Duration::ZERO)
@@ -141,10 +143,11 @@ pub(crate) async fn connect(config: &AmqpConfig) -> Result<Link, AmqpError> {
     match outcome {
         Ok((connection, publisher)) => {
             dialer.established();
-            Ok(Link {
+            Ok(Connected {
                 connection,
                 publisher,
                 dialer,
+                exited,
             })
         }
         Err(err) => {
@@ -192,19 +195,25 @@ pub(crate) struct Outgoing<'a> {
 }
 
 /// Publishes and waits for the broker's confirm. A publish that fails because the
-/// connection dropped is published again once lapin has recovered the channel (the
-/// broker may then hold it twice: consumers deduplicate on the message id).
+/// connection dropped is published again on the next connection (the broker may then
+/// hold it twice: consumers deduplicate on the message id).
 ///
-/// Each attempt may take `operation_timeout`; recovery may take `reconnect_timeout`.
+/// Each attempt may take `operation_timeout`; waiting for a connection, at most
+/// `reconnect_timeout` in all.
 pub(crate) async fn publish_confirmed(
-    channel: &Channel,
+    session: &Session,
     config: &AmqpConfig,
     out: Outgoing<'_>,
 ) -> Result<(), AmqpError> {
     let deadline = Instant::now() + config.reconnect_timeout;
+    let mut min_generation = 0;
     loop {
+        let link = session
+            .link(min_generation, deadline)
+            .await
+            .map_err(|why| why.into_error(config))?;
         let attempt = async {
-            channel
+            link.publisher
                 .basic_publish(
                     out.exchange.clone(),
                     out.routing_key.clone(),
@@ -215,80 +224,34 @@ pub(crate) async fn publish_confirmed(
                 .await?
                 .await
         };
-        let error = match tokio::time::timeout(config.operation_timeout, attempt).await {
+        match tokio::time::timeout(config.operation_timeout, attempt).await {
             Ok(Ok(Confirmation::Nack(_))) => {
                 return Err(AmqpError::Nacked {
                     routing_key: out.routing_key.to_string(),
                 });
             }
             Ok(Ok(_)) => return Ok(()),
-            Ok(Err(error)) => error,
-            Err(_) => {
+            // The server closed the publisher channel over this message (an access or
+            // a precondition error): publishing it again would fail again.
+            Ok(Err(error)) if error.is_amqp_soft_error() => {
+                return Err(AmqpError::amqp("basic.publish")(error));
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(%error, generation = link.generation, routing_key = %out.routing_key, "publish failed with its connection; republishing on the next one");
+            }
+            Err(_) if link.healthy() || Instant::now() >= deadline => {
                 return Err(AmqpError::timed_out(
                     "publish confirm",
                     config.operation_timeout,
                 ));
             }
-        };
-        match recovered(channel, error, deadline).await {
-            Ok(()) => {
-                tracing::debug!(routing_key = %out.routing_key, "republishing after reconnection");
-            }
-            Err(Unrecovered::Failed(error)) => return Err(AmqpError::amqp("basic.publish")(error)),
-            Err(Unrecovered::TimedOut) => {
-                return Err(AmqpError::timed_out("reconnect", config.reconnect_timeout));
+            Err(_) => {
+                tracing::debug!(generation = link.generation, routing_key = %out.routing_key, "publish confirm timed out on a dead connection; republishing on the next one");
             }
         }
-    }
-}
-
-/// Why [`recovered`] gave up.
-pub(crate) enum Unrecovered {
-    /// The channel is closed for good (or the error is not one of a lost connection).
-    Failed(lapin::Error),
-    TimedOut,
-}
-
-/// How often [`recovered`] looks at the channel when lapin gave no notifier.
-const RECOVERY_POLL: Duration = Duration::from_millis(20);
-
-/// Waits, until `deadline`, for `channel` to be usable again after `error`.
-///
-/// `Channel::wait_for_recovery` needs the notifier lapin attaches to the errors of a
-/// channel it is recovering. Not every error of a cut carries one: frames already
-/// serialized when the socket died are failed with the bare I/O error, possibly before
-/// the channel is even marked as reconnecting. `wait_for_recovery` returns such an error
-/// at once, which failed publishes "retried across a reconnection" and ended
-/// subscriptions, depending on timing (more often under load). So an error that lapin
-/// deems recoverable, on a channel that is not closed for good, waits for the channel's
-/// state to be `Connected` again.
-pub(crate) async fn recovered(
-    channel: &Channel,
-    error: lapin::Error,
-    deadline: Instant,
-) -> Result<(), Unrecovered> {
-    let remaining = deadline.saturating_duration_since(Instant::now());
-    let error = match tokio::time::timeout(remaining, channel.wait_for_recovery(error)).await {
-        Ok(Ok(())) => return Ok(()),
-        Ok(Err(error)) => error,
-        Err(_) => return Err(Unrecovered::TimedOut),
-    };
-    if !error.can_be_recovered() {
-        return Err(Unrecovered::Failed(error));
-    }
-    loop {
-        if Instant::now() + RECOVERY_POLL > deadline {
-            return Err(Unrecovered::TimedOut);
-        }
-        // Also when still `Connected`: lapin may not have seen the cut yet.
-        tokio::time::sleep(RECOVERY_POLL).await;
-        let status = channel.status();
-        if status.connected() {
-            return Ok(());
-        }
-        if !status.reconnecting() && !status.initializing() {
-            // Closing, closed, or failed for good.
-            return Err(Unrecovered::Failed(error));
-        }
+        // Whatever failed on this link, it is not used again: cut it (a dead one is
+        // already cut) and wait for the next.
+        link.cut();
+        min_generation = link.generation + 1;
     }
 }

@@ -86,7 +86,7 @@ pub(crate) struct Undecodable {
 
 /// Dead-letters an undecodable delivery (kind `decode`), keeping its raw headers.
 pub(crate) async fn undecodable(inner: &Inner, msg: Undecodable) {
-    if inner.closed.load(Ordering::Acquire) && !inner.connection.status().connected() {
+    if inner.closed.load(Ordering::Acquire) && !inner.session.connected() {
         return;
     }
     let reason = Reason {

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use crate::AmqpError;
 use crate::broker::Inner;
 use crate::error::timed;
+use crate::session::close_link;
 use crate::subscription::SubState;
 
 const POLL: Duration = Duration::from_millis(20);
@@ -31,35 +32,38 @@ pub(crate) async fn close(inner: &Inner) -> Result<(), AmqpError> {
     inner.closed.store(true, Ordering::Release);
     let timeout = inner.config.drain_timeout;
     let deadline = Instant::now() + timeout;
-    let drained = drain(inner, deadline).await;
-    // A connection being recovered is not redialled any more.
-    inner.dialer.stop();
-    let op = inner.config.operation_timeout;
-    let status = inner.connection.status();
-    if !status.closed() && !status.closing() {
-        timed(
-            "connection.close",
-            op,
-            inner.connection.close(200, "closed".into()),
-        )
-        .await?;
-    }
-    drained.map_err(|()| AmqpError::timed_out("drain", timeout))
-}
-
-async fn drain(inner: &Inner, deadline: Instant) -> Result<(), ()> {
-    until(deadline, || inner.in_flight.load(Ordering::Acquire) == 0).await?;
     let subs: Vec<Arc<SubState>> = inner
         .subscriptions()
         .iter()
         .filter_map(std::sync::Weak::upgrade)
         .collect();
+    let drained = drain(inner, &subs, deadline).await;
+    // The subscriptions' channels are closed here rather than by lapin when their last
+    // handle goes: that auto-close could race the connection's close and fail it.
     let op = inner.config.operation_timeout;
+    for sub in &subs {
+        if let Some(consuming) = sub.set_consuming(None) {
+            let close = consuming.channel.close(200, "closed".into());
+            let _ = timed("channel.close", op, close).await;
+        }
+    }
+    // No more reconnections; a reconnection in progress is abandoned.
+    if let Some(link) = inner.session.shut() {
+        close_link(&link, inner.config.operation_timeout).await?;
+    }
+    drained.map_err(|()| AmqpError::timed_out("drain", timeout))
+}
+
+async fn drain(inner: &Inner, subs: &[Arc<SubState>], deadline: Instant) -> Result<(), ()> {
+    until(deadline, || inner.in_flight.load(Ordering::Acquire) == 0).await?;
+    let op = inner.config.operation_timeout;
+    // While reconnecting, wait for the connection (the subscriptions consume again on it).
+    let link = inner.session.link(0, deadline).await.map_err(drop)?;
     // A channel of its own for the passive declares: a failed one closes its channel.
-    let probe = timed("channel.open", op, inner.connection.create_channel())
+    let probe = timed("channel.open", op, link.connection.create_channel())
         .await
         .map_err(drop)?;
-    for sub in &subs {
+    for sub in subs {
         if sub.finished.load(Ordering::Acquire) {
             continue;
         }
@@ -80,10 +84,12 @@ async fn drain(inner: &Inner, deadline: Instant) -> Result<(), ()> {
             }
             tokio::time::sleep(POLL).await;
         }
-        let cancel = sub
-            .channel
-            .basic_cancel(sub.consumer_tag.clone(), BasicCancelOptions::default());
-        let _ = timed("basic.cancel", op, cancel).await;
+        if let Some(consuming) = sub.consuming() {
+            let cancel = consuming
+                .channel
+                .basic_cancel(consuming.tag, BasicCancelOptions::default());
+            let _ = timed("basic.cancel", op, cancel).await;
+        }
     }
     let _ = probe.close(200, "drained".into()).await;
     until(deadline, || subs.iter().all(|s| s.idle())).await

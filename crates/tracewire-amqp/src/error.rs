@@ -49,6 +49,11 @@ pub enum AmqpError {
     /// A field of the message cannot be represented in AMQP 0-9-1.
     #[error("cannot encode the message: {0}")]
     Encode(String),
+    /// The connection is gone and will not come back: the broker was closed, or
+    /// reconnecting gave up after
+    /// [`reconnect_timeout`](crate::AmqpConfig::reconnect_timeout).
+    #[error("not connected to RabbitMQ: {0}")]
+    Disconnected(&'static str),
     /// An AMQP operation failed (connection lost without recovery, channel closed by
     /// the server, access refused, ...).
     #[error("AMQP {operation} failed")]
@@ -98,10 +103,17 @@ impl From<AmqpError> for SubscribeError {
 impl From<AmqpError> for AckError {
     fn from(err: AmqpError) -> Self {
         match err {
-            // The channel the delivery came on is gone (connection lost): the broker
-            // requeues the message, as `AckError::Closed` promises.
+            // The channel the delivery came on is gone (connection lost; a new
+            // connection has new channels): the broker requeues the message, as
+            // `AckError::Closed` promises.
             AmqpError::Amqp { source, .. }
-                if matches!(source.kind(), lapin::ErrorKind::InvalidChannelState(..)) =>
+                if matches!(
+                    source.kind(),
+                    lapin::ErrorKind::InvalidChannelState(..)
+                        | lapin::ErrorKind::InvalidConnectionState(..)
+                        | lapin::ErrorKind::IOError(..)
+                        | lapin::ErrorKind::MissingHeartbeatError
+                ) =>
             {
                 AckError::Closed
             }

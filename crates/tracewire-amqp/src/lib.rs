@@ -39,7 +39,7 @@
 //! | `nack`                             | republish with `x-tracewire-attempt` + 1, then ack          |
 //! | [`AmqpDelivery::reject`], bad input | dead-letter exchange `{exchange}.dlx`, reason in headers   |
 //! | request/reply inbox `_INBOX.*`     | an exclusive queue of that very name                        |
-//! | reconnection                       | lapin automatic recovery; in-flight publishes retried       |
+//! | reconnection                       | a new connection (ours, not lapin's recovery); in-flight publishes retried, consumers re-created |
 //!
 //! Header mapping: see [`codec`]. The guide is `docs/brokers.md` (section RabbitMQ).
 //!
@@ -64,6 +64,7 @@ mod delivery;
 mod dial;
 mod drain;
 mod error;
+mod session;
 mod subscription;
 
 pub use broker::AmqpBroker;

@@ -1,8 +1,9 @@
 //! [`AmqpSubscription`]: one channel, one queue, one consumer.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
@@ -11,13 +12,15 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, Consumer};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tracewire_broker::{Overflow, SubscribeError, SubscribeOptions, Subscription};
 
+use crate::AmqpError;
 use crate::broker::Inner;
 use crate::codec::decode;
-use crate::connection::recovered;
 use crate::dead_letter;
 use crate::error::timed;
+use crate::session::Link;
 
 pub use crate::delivery::AmqpDelivery;
 
@@ -28,12 +31,22 @@ pub(crate) enum Source {
     DeadLetters,
 }
 
+/// Pause before consuming again on a connection that is still up (the server
+/// cancelled the consumer or closed its channel).
+const RESUME_PAUSE: Duration = Duration::from_millis(100);
+
+/// The channel and consumer a subscription reads from now (replaced on reconnection).
+#[derive(Clone, Debug)]
+pub(crate) struct Consuming {
+    pub(crate) channel: Channel,
+    pub(crate) tag: ShortString,
+}
+
 /// What the broker needs to drain a subscription on close.
 #[derive(Debug)]
 pub(crate) struct SubState {
-    pub(crate) channel: Channel,
     pub(crate) queue: ShortString,
-    pub(crate) consumer_tag: ShortString,
+    consuming: Mutex<Option<Consuming>>,
     /// Deliveries handed out and not yet settled.
     pub(crate) outstanding: AtomicUsize,
     /// Deliveries taken from the consumer and waiting in the subscription's buffer.
@@ -45,6 +58,22 @@ pub(crate) struct SubState {
 }
 
 impl SubState {
+    pub(crate) fn consuming(&self) -> Option<Consuming> {
+        self.consuming
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records the new consumer; returns the one it replaces.
+    pub(crate) fn set_consuming(&self, next: Option<Consuming>) -> Option<Consuming> {
+        let mut consuming = self
+            .consuming
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        std::mem::replace(&mut *consuming, next)
+    }
+
     /// Nothing left to hand out or to settle.
     pub(crate) fn idle(&self) -> bool {
         self.finished.load(Ordering::Acquire)
@@ -138,55 +167,40 @@ pub(crate) async fn open(
         ShortString::try_new(name).map_err(|_| SubscribeError::InvalidTopic(topic.to_owned()))?;
     let topic_key =
         ShortString::try_new(topic).map_err(|_| SubscribeError::InvalidTopic(topic.to_owned()))?;
-    let op = inner.config.operation_timeout;
-    let channel = timed("channel.open", op, inner.connection.create_channel()).await?;
-    let steps = async {
-        timed(
-            "basic.qos",
-            op,
-            channel.basic_qos(capacity, BasicQosOptions::default()),
-        )
-        .await?;
-        timed(
-            "queue.declare",
-            op,
-            channel.queue_declare(queue.clone(), declare, args),
-        )
-        .await?;
-        let bind = channel.queue_bind(
-            queue.clone(),
-            exchange,
-            topic_key,
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        );
-        timed("queue.bind", op, bind).await?;
-        let consume = channel.basic_consume(
-            queue.clone(),
-            ShortString::from(""),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        );
-        timed("basic.consume", op, consume).await
-    };
-    let consumer = match steps.await {
-        Ok(consumer) => consumer,
-        Err(err) => {
-            close_channel(channel);
-            return Err(err.into());
-        }
-    };
-    let state = Arc::new(SubState {
-        channel,
+    let plan = Plan {
         queue,
-        consumer_tag: consumer.tag(),
+        declare,
+        args,
+        exchange,
+        topic_key,
+        capacity,
+    };
+    let deadline = Instant::now() + inner.config.reconnect_timeout;
+    let link = inner
+        .session
+        .link(0, deadline)
+        .await
+        .map_err(|why| why.into_error(&inner.config))?;
+    let (consuming, consumer) = plan.consume(&link, inner.config.operation_timeout).await?;
+    let state = Arc::new(SubState {
+        queue: plan.queue.clone(),
+        consuming: Mutex::new(Some(consuming)),
         outstanding: AtomicUsize::new(0),
         buffered: AtomicUsize::new(0),
         pumped: AtomicBool::new(false),
         finished: AtomicBool::new(false),
     });
     let (tx, rx) = mpsc::channel(usize::from(capacity));
-    let pump = tokio::spawn(pump(consumer, tx, Arc::clone(&state), Arc::clone(inner)));
+    let pump = tokio::spawn(pump(
+        Pumped {
+            consumer,
+            generation: link.generation,
+        },
+        plan,
+        tx,
+        Arc::clone(&state),
+        Arc::clone(inner),
+    ));
     let mut subs = inner.subscriptions();
     subs.retain(|s| s.strong_count() > 0);
     subs.push(Arc::downgrade(&state));
@@ -201,8 +215,65 @@ pub(crate) async fn open(
     })
 }
 
+/// How a subscription consumes: what [`open`] declared, done again on a new connection.
+struct Plan {
+    queue: ShortString,
+    declare: QueueDeclareOptions,
+    args: FieldTable,
+    exchange: ShortString,
+    topic_key: ShortString,
+    capacity: u16,
+}
+
+impl Plan {
+    /// A channel with QoS, the queue declared and bound, and a consumer on it; the
+    /// channel is closed again if a step fails.
+    async fn consume(&self, link: &Link, op: Duration) -> Result<(Consuming, Consumer), AmqpError> {
+        let channel = timed("channel.open", op, link.connection.create_channel()).await?;
+        let steps = async {
+            timed(
+                "basic.qos",
+                op,
+                channel.basic_qos(self.capacity, BasicQosOptions::default()),
+            )
+            .await?;
+            timed(
+                "queue.declare",
+                op,
+                channel.queue_declare(self.queue.clone(), self.declare, self.args.clone()),
+            )
+            .await?;
+            let bind = channel.queue_bind(
+                self.queue.clone(),
+                self.exchange.clone(),
+                self.topic_key.clone(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            );
+            timed("queue.bind", op, bind).await?;
+            let consume = channel.basic_consume(
+                self.queue.clone(),
+                ShortString::from(""),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            );
+            timed("basic.consume", op, consume).await
+        };
+        match steps.await {
+            Ok(consumer) => {
+                let tag = consumer.tag();
+                Ok((Consuming { channel, tag }, consumer))
+            }
+            Err(err) => {
+                close_channel(channel);
+                Err(err)
+            }
+        }
+    }
+}
+
 /// The queue name and declare options. Names are chosen here rather than by the
-/// server, so that lapin's recovery redeclares the very queue its consumer uses.
+/// server, so that a reconnection declares the very queue the subscription had.
 fn queue_for(
     inner: &Inner,
     source: Source,
@@ -279,30 +350,67 @@ impl Drop for AmqpSubscription {
     fn drop(&mut self) {
         self.pump.abort();
         self.state.finished.store(true, Ordering::Release);
-        if !self.inner.closed.load(Ordering::Acquire) {
-            close_channel(self.state.channel.clone());
+        if !self.inner.closed.load(Ordering::Acquire)
+            && let Some(consuming) = self.state.set_consuming(None)
+        {
+            close_channel(consuming.channel);
         }
     }
 }
 
+/// A consumer and the generation of the link it consumes on.
+struct Pumped {
+    consumer: Consumer,
+    generation: u64,
+}
+
 /// Moves deliveries from the AMQP consumer into the subscription's buffer, decoding
-/// them; undecodable ones are dead-lettered here and never reach the buffer.
+/// them; undecodable ones are dead-lettered here and never reach the buffer. When the
+/// consumer ends without the broker being closed (connection lost, consumer cancelled
+/// by the server), consumes again (on a new connection when the old one is gone).
 async fn pump(
-    mut consumer: Consumer,
+    mut pumped: Pumped,
+    plan: Plan,
     tx: mpsc::Sender<AmqpDelivery>,
     state: Arc<SubState>,
     inner: Arc<Inner>,
 ) {
+    loop {
+        let healthy_end = match forward(&mut pumped.consumer, &tx, &state, &inner).await {
+            Forwarded::Receiver => break,
+            Forwarded::Ended => true,
+            Forwarded::Failed(error) => {
+                tracing::debug!(%error, queue = %plan.queue, "consumer failed");
+                false
+            }
+        };
+        match resume(&plan, &state, &inner, pumped.generation, healthy_end).await {
+            Some(next) => pumped = next,
+            None => break,
+        }
+    }
+    state.pumped.store(true, Ordering::Release);
+}
+
+enum Forwarded {
+    /// The subscription is gone.
+    Receiver,
+    /// The consumer stream ended.
+    Ended,
+    /// The consumer failed (connection or channel lost).
+    Failed(lapin::Error),
+}
+
+async fn forward(
+    consumer: &mut Consumer,
+    tx: &mpsc::Sender<AmqpDelivery>,
+    state: &Arc<SubState>,
+    inner: &Arc<Inner>,
+) -> Forwarded {
     while let Some(item) = consumer.next().await {
         let delivery = match item {
             Ok(delivery) => delivery,
-            Err(error) => {
-                let deadline = tokio::time::Instant::now() + inner.config.reconnect_timeout;
-                match recovered(&state.channel, error, deadline).await {
-                    Ok(()) => continue,
-                    Err(_) => break,
-                }
-            }
+            Err(error) => return Forwarded::Failed(error),
         };
         let lapin::message::Delivery {
             routing_key,
@@ -324,14 +432,14 @@ async fn pump(
                     message,
                     properties,
                     acker,
-                    Arc::clone(&state),
-                    Arc::clone(&inner),
+                    Arc::clone(state),
+                    Arc::clone(inner),
                 );
                 state.buffered.fetch_add(1, Ordering::AcqRel);
                 if let Err(mpsc::error::SendError(unsent)) = tx.send(delivery).await {
                     state.buffered.fetch_sub(1, Ordering::AcqRel);
                     drop(unsent);
-                    break;
+                    return Forwarded::Receiver;
                 }
             }
             Err(reason) => {
@@ -343,9 +451,71 @@ async fn pump(
                     acker,
                     reason: reason.to_string(),
                 };
-                dead_letter::undecodable(&inner, undecodable).await;
+                dead_letter::undecodable(inner, undecodable).await;
             }
         }
     }
-    state.pumped.store(true, Ordering::Release);
+    Forwarded::Ended
+}
+
+/// Consumes again after the consumer of link `generation` ended (`healthy_end`: without
+/// an error): on that link if it is still up, else on the next one. Gives up (`None`)
+/// when the broker is closing, the subscription is gone, or after `reconnect_timeout`.
+async fn resume(
+    plan: &Plan,
+    state: &SubState,
+    inner: &Inner,
+    generation: u64,
+    healthy_end: bool,
+) -> Option<Pumped> {
+    let stopping =
+        || inner.closed.load(Ordering::Acquire) || state.finished.load(Ordering::Acquire);
+    let deadline = Instant::now() + inner.config.reconnect_timeout;
+    let mut min_generation = generation;
+    if healthy_end {
+        tokio::time::sleep(RESUME_PAUSE).await;
+    }
+    loop {
+        if stopping() {
+            return None;
+        }
+        let link = match inner.session.link(min_generation, deadline).await {
+            Ok(link) => link,
+            Err(why) => {
+                tracing::warn!(queue = %plan.queue, ?why, "subscription ends: no connection to consume on");
+                return None;
+            }
+        };
+        match plan.consume(&link, inner.config.operation_timeout).await {
+            Ok((consuming, consumer)) => {
+                if let Some(old) = state.set_consuming(Some(consuming.clone())) {
+                    close_channel(old.channel);
+                }
+                if stopping() {
+                    // Closed (or dropped) meanwhile: `close` may have cancelled the old
+                    // consumer only.
+                    if let Some(current) = state.set_consuming(None) {
+                        close_channel(current.channel);
+                    }
+                    return None;
+                }
+                tracing::debug!(queue = %plan.queue, generation = link.generation, "consuming again");
+                return Some(Pumped {
+                    consumer,
+                    generation: link.generation,
+                });
+            }
+            Err(error) => {
+                tracing::debug!(%error, queue = %plan.queue, "consuming again failed");
+                if !link.healthy() {
+                    min_generation = link.generation + 1;
+                }
+                if Instant::now() >= deadline {
+                    tracing::warn!(queue = %plan.queue, %error, "subscription ends: could not consume again");
+                    return None;
+                }
+                tokio::time::sleep(RESUME_PAUSE).await;
+            }
+        }
+    }
 }
