@@ -1,6 +1,7 @@
-//! Fault test: a TCP proxy inside the test severs the connection in the middle of a
-//! stream of 2 000 publishes; the client reconnects, consumers resume, and every
-//! publish that returned `Ok` is consumed.
+//! Fault test: a TCP proxy inside the test severs the connection twice in the middle of
+//! a stream of 2 000 publishes (frames cut at arbitrary byte positions, deliveries in
+//! flight both ways); the client reconnects each time, consumers resume, every publish
+//! that returned `Ok` is consumed, and `close` leaves no lapin IO thread behind.
 //!
 //! Every wait is on an event (a `watch` of the confirmed count and of the received set),
 //! with generous bounds: on a loaded machine the stream is slow, not wrong.
@@ -62,6 +63,29 @@ impl Proxy {
     }
 }
 
+/// Threads of this process named like lapin's IO loop (Linux: `/proc/self/task/*/comm`),
+/// once they have had up to 5 s to end.
+fn io_threads_settled() -> usize {
+    let count = || {
+        std::fs::read_dir("/proc/self/task")
+            .expect("/proc/self/task")
+            .filter_map(Result::ok)
+            .filter(|task| {
+                std::fs::read_to_string(task.path().join("comm"))
+                    .is_ok_and(|name| name.trim() == "lapin-io-loop")
+            })
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let n = count();
+        if n == 0 || std::time::Instant::now() >= deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn severed_connection_loses_nothing_confirmed() {
     common::require_rabbitmq().await;
@@ -112,15 +136,18 @@ async fn severed_connection_loses_nothing_confirmed() {
             (ok, failed)
         }));
     }
-    // Cut the connection once a quarter of the stream is confirmed.
-    tokio::time::timeout(
-        Duration::from_secs(120),
-        confirmed_rx.wait_for(|n| *n >= N / 4),
-    )
-    .await
-    .expect("a quarter of the publishes confirmed within 120 s")
-    .unwrap();
-    proxy.sever();
+    // Cut the connection once a quarter of the stream is confirmed, and the new one
+    // once half of it is.
+    for (part, share) in [(N / 4, "a quarter"), (N / 2, "half")] {
+        tokio::time::timeout(
+            Duration::from_secs(120),
+            confirmed_rx.wait_for(|n| *n >= part),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{share} of the publishes confirmed within 120 s"))
+        .unwrap();
+        proxy.sever();
+    }
 
     let mut ok = HashSet::new();
     let mut failed = 0;
@@ -133,8 +160,8 @@ async fn severed_connection_loses_nothing_confirmed() {
         failed += f;
     }
     assert!(
-        proxy.accepted.load(Ordering::SeqCst) >= 2,
-        "the client reconnected through the proxy"
+        proxy.accepted.load(Ordering::SeqCst) >= 3,
+        "the client reconnected through the proxy after each cut"
     );
     assert_eq!(
         failed, 0,
@@ -152,6 +179,12 @@ async fn severed_connection_loses_nothing_confirmed() {
     }
     consumer.abort();
     broker.close().await.unwrap();
+    drop(broker);
+    assert_eq!(
+        io_threads_settled(),
+        0,
+        "a lapin IO thread (of a lost or the closed connection) is still running"
+    );
     let conn = common::raw().await;
     let ch = conn.create_channel().await.unwrap();
     ch.queue_delete(queue.as_str().into(), Default::default())
