@@ -1,5 +1,6 @@
 //! [`TracedBody`]: a gRPC body that records a `message` event per message and, on the
-//! response side, keeps the RPC span open until the trailers.
+//! response side, keeps the RPC span open until the trailers and ends the call at its
+//! deadline.
 
 use std::fmt;
 use std::pin::Pin;
@@ -7,15 +8,17 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use http_body::{Body, Frame, SizeHint};
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Context, KeyValue};
 use pin_project_lite::pin_project;
 
 use crate::cancel::CancelSignal;
+use crate::deadline::{DEADLINE_MESSAGE, DeadlineTimer};
 use crate::frames::{FrameCounter, MessageFrame};
 use crate::span::RpcSpan;
-use crate::status::code_of_error;
+use crate::status::{Side, code_of_error};
 
 /// The error type of the bodies and services of this crate.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -112,13 +115,23 @@ pin_project! {
     ///   `DEADLINE_EXCEEDED` once the call's `grpc-timeout` has passed).
     /// * A server response body makes the SERVER span's context current while it is
     ///   polled, so code in a response stream runs inside the call's trace.
+    /// * With deadline enforcement (the layers' `enforce_deadlines`, on by default), a
+    ///   response body still streaming when the call's `grpc-timeout` passes is cut
+    ///   off: the inner body (on the server, the handler's stream) is dropped and the
+    ///   span ends as `DEADLINE_EXCEEDED`. A server body then ends with the trailers
+    ///   `grpc-status: 4` and `grpc-message: deadline exceeded`; a client body fails
+    ///   with a `tonic::Status` `DEADLINE_EXCEEDED` (what tonic's `Streaming` yields)
+    ///   and the request body is cancelled, which resets the HTTP/2 stream.
     pub struct TracedBody<B> {
+        // `None` once the call was cut off at its deadline.
         #[pin]
-        inner: B,
+        inner: Option<B>,
         cx: Context,
         messages: Option<Messages>,
         span: Option<RpcSpan>,
         cancel: Option<Arc<CancelSignal>>,
+        // Only for response bodies of calls with a deadline and enforcement on.
+        deadline: Option<DeadlineTimer>,
         attach: bool,
     }
 }
@@ -133,29 +146,73 @@ impl<B> TracedBody<B> {
         cancel: Option<Arc<CancelSignal>>,
     ) -> Self {
         Self {
-            inner,
+            inner: Some(inner),
             cx,
             messages,
             span: None,
             cancel,
+            deadline: None,
             attach: false,
         }
     }
 
+    /// A response body owning `span`; with `enforce_deadline`, a call with a deadline
+    /// is cut off when it passes.
     pub(crate) fn response(
         inner: B,
         span: RpcSpan,
         messages: Option<Messages>,
         attach: bool,
+        enforce_deadline: bool,
     ) -> Self {
+        let deadline = span
+            .deadline()
+            .filter(|_| enforce_deadline)
+            .map(DeadlineTimer::new);
         Self {
-            inner,
+            inner: Some(inner),
             cx: span.context().clone(),
             messages,
             span: Some(span),
             cancel: None,
+            deadline,
             attach,
         }
+    }
+}
+
+/// Ends a call at its deadline: drops the inner body, ends the span and returns the
+/// body's last frame (server: `DEADLINE_EXCEEDED` trailers; client: the error).
+fn cut_off<B>(
+    mut inner: Pin<&mut Option<B>>,
+    span: &mut Option<RpcSpan>,
+    deadline: &mut Option<DeadlineTimer>,
+    cx: &Context,
+    attach: bool,
+) -> Result<Frame<Bytes>, BoxError> {
+    *deadline = None;
+    {
+        // Code dropped with a server's response stream runs inside the call's trace.
+        let _attached = attach.then(|| cx.clone().attach());
+        inner.set(None);
+    }
+    let side = span.as_ref().map(RpcSpan::side);
+    if let Some(span) = span {
+        span.expire();
+    }
+    if side == Some(Side::Server) {
+        let mut trailers = HeaderMap::with_capacity(2);
+        trailers.insert(
+            HeaderName::from_static("grpc-status"),
+            HeaderValue::from_static("4"),
+        );
+        trailers.insert(
+            HeaderName::from_static("grpc-message"),
+            HeaderValue::from_static(DEADLINE_MESSAGE),
+        );
+        Ok(Frame::trailers(trailers))
+    } else {
+        Err(Box::new(tonic::Status::deadline_exceeded(DEADLINE_MESSAGE)))
     }
 }
 
@@ -180,17 +237,42 @@ where
         self: Pin<&mut Self>,
         task_cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.project();
+        let mut this = self.project();
         if let Some(cancel) = this.cancel.as_ref()
             && cancel.poll_cancelled(task_cx)
         {
             this.cancel.take();
             return Poll::Ready(Some(Err(CancelSignal::error())));
         }
+        if let Some(timer) = this.deadline.as_mut()
+            && timer.expired(task_cx, false)
+        {
+            let last = cut_off(this.inner, this.span, this.deadline, this.cx, *this.attach);
+            return Poll::Ready(Some(last));
+        }
+        let Some(inner) = this.inner.as_mut().as_pin_mut() else {
+            return Poll::Ready(None);
+        };
         let polled = {
             let _attached = this.attach.then(|| this.cx.clone().attach());
-            std::task::ready!(this.inner.poll_frame(task_cx))
+            inner.poll_frame(task_cx)
         };
+        let polled = match polled {
+            Poll::Ready(polled) => polled,
+            Poll::Pending => {
+                if let Some(timer) = this.deadline.as_mut()
+                    && timer.expired(task_cx, true)
+                {
+                    let last = cut_off(this.inner, this.span, this.deadline, this.cx, *this.attach);
+                    return Poll::Ready(Some(last));
+                }
+                return Poll::Pending;
+            }
+        };
+        if !matches!(&polled, Some(Ok(frame)) if frame.is_data()) {
+            // The call ended (trailers, error or end of stream): no deadline any more.
+            *this.deadline = None;
+        }
         Poll::Ready(match polled {
             Some(Ok(frame)) => {
                 if let (Some(data), Some(messages)) = (frame.data_ref(), this.messages.as_mut()) {
@@ -217,10 +299,12 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
     }
 }

@@ -3,7 +3,7 @@
 //! fails, or the call is abandoned (dropped: cancelled, or past its deadline).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::HeaderMap;
 use opentelemetry::metrics::Histogram;
@@ -13,8 +13,13 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 use tonic::Code;
 
 use crate::cancel::CancelSignal;
+use crate::deadline::DEADLINE_MESSAGE;
 use crate::method::OTHER;
 use crate::status::{Side, code_from_http_status, code_name, is_error, status_from_headers};
+
+/// How long before its deadline a server may see the client's deadline reset (the
+/// request's transit time, bounded); see `RpcSpan::deadline_passed`.
+const SERVER_DEADLINE_SLACK: Duration = Duration::from_millis(50);
 
 /// Owns the span (inside `cx`) and the pending duration measurement.
 #[derive(Debug)]
@@ -59,9 +64,35 @@ impl RpcSpan {
         self.cancel = Some(cancel);
     }
 
-    fn deadline_passed(&self) -> bool {
+    /// Server or client.
+    pub(crate) const fn side(&self) -> Side {
+        self.side
+    }
+
+    /// The call's deadline (from its `grpc-timeout`), if it has one.
+    pub(crate) const fn deadline(&self) -> Option<Instant> {
         self.deadline
-            .is_some_and(|deadline| Instant::now() >= deadline)
+    }
+
+    /// Whether a call that ends cancelled now ended by its deadline. A server learns
+    /// the deadline as a `grpc-timeout` that starts when the request arrives, so its
+    /// deadline is the client's plus the request's transit time, and a client that
+    /// resets the stream at its own deadline is seen up to that much before the
+    /// server's: on the server, a cancellation within [`SERVER_DEADLINE_SLACK`] (at
+    /// most a quarter of the timeout) of the deadline counts as the deadline.
+    fn deadline_passed(&self) -> bool {
+        self.deadline.is_some_and(|deadline| {
+            let deadline = match self.side {
+                Side::Client => deadline,
+                Side::Server => {
+                    let timeout = deadline.saturating_duration_since(self.started);
+                    deadline
+                        .checked_sub(SERVER_DEADLINE_SLACK.min(timeout / 4))
+                        .unwrap_or(deadline)
+                }
+            };
+            Instant::now() >= deadline
+        })
     }
 
     /// The context holding the span.
@@ -101,9 +132,18 @@ impl RpcSpan {
             return;
         }
         if self.deadline_passed() {
-            self.finish(Code::DeadlineExceeded, "deadline exceeded");
+            self.finish(Code::DeadlineExceeded, DEADLINE_MESSAGE);
         } else {
             self.finish(Code::Cancelled, "call abandoned before its trailers");
+        }
+    }
+
+    /// Ends the call as cut off at its deadline by the layer: `DEADLINE_EXCEEDED`, and
+    /// on the client the request body is cancelled (the HTTP/2 stream is reset).
+    pub(crate) fn expire(&mut self) {
+        self.finish(Code::DeadlineExceeded, DEADLINE_MESSAGE);
+        if let Some(cancel) = &self.cancel {
+            cancel.cancel();
         }
     }
 

@@ -111,3 +111,119 @@ async fn a_client_side_timeout_is_deadline_exceeded() {
     );
     assert!(is_error(client_span));
 }
+
+/// The drip stream sends a response every 20 ms, forever; calls get 200 ms.
+const TIMEOUT: Duration = Duration::from_millis(200);
+/// How long a cut-off may take past the deadline (loaded CI machines included); the
+/// stream itself would never end.
+const CUT_OFF_WITHIN: Duration = Duration::from_millis(1_500);
+
+/// Asserts that a drip call with the 200 ms timeout was cut off: DEADLINE_EXCEEDED for
+/// the application, in time, on both spans (errors on both sides), and the handler's
+/// stream dropped although the request stream is still open.
+async fn assert_cut_off(fixture: &Fixture, client: &mut TracedClient, id: &str) -> tonic::Status {
+    let started = std::time::Instant::now();
+    let (mut inbound, tx) = open_drip(client, id, Some(TIMEOUT)).await;
+    let (status, received) = read_until_error(&mut inbound, 2 * CUT_OFF_WITHIN).await;
+    let elapsed = started.elapsed();
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+    assert!(received >= 1, "responses flowed before the deadline");
+    assert!(elapsed >= TIMEOUT, "not before the deadline: {elapsed:?}");
+    assert!(elapsed < CUT_OFF_WITHIN, "cut off in time: {elapsed:?}");
+
+    let spans = rpc_spans(fixture, STREAM).await;
+    for kind in [SpanKind::Client, SpanKind::Server] {
+        let span = find(&spans, STREAM, kind.clone());
+        assert_eq!(
+            attr_str(span, "rpc.response.status_code").as_deref(),
+            Some("DEADLINE_EXCEEDED"),
+            "{kind:?}"
+        );
+        assert!(is_error(span), "DEADLINE_EXCEEDED fails the {kind:?} span");
+    }
+    assert!(
+        wait_handler_dropped(id, Duration::from_secs(2)).await,
+        "the handler's stream keeps running past the deadline"
+    );
+    // The request stream was left open: the deadline alone ended the call, and the
+    // client's request body (hyper's task that sends it) is gone too.
+    let closed = tokio::time::timeout(Duration::from_secs(2), tx.closed()).await;
+    assert!(closed.is_ok(), "the request body outlived the call");
+    status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_deadline_ends_a_streaming_call() {
+    let fixture = serve(w3c()).await;
+    let mut client = client(&fixture, w3c()).await;
+    assert_cut_off(&fixture, &mut client, "both-layers").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_layer_ends_the_stream_with_deadline_exceeded_trailers() {
+    let fixture = serve(w3c()).await;
+    // Only the server enforces: the client learns the deadline from the trailers.
+    let mut client = client_configured(&fixture, |layer| layer.enforce_deadlines(false)).await;
+    let status = assert_cut_off(&fixture, &mut client, "server-layer").await;
+    assert_eq!(status.message(), "deadline exceeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_layer_ends_the_call_and_resets_the_stream() {
+    // Only the client enforces: its reset must stop the server's handler.
+    let fixture = serve_configured(|layer| layer.enforce_deadlines(false)).await;
+    let mut client = client(&fixture, w3c()).await;
+    assert_cut_off(&fixture, &mut client, "client-layer").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_without_timeout_is_not_cut_off() {
+    let fixture = serve(w3c()).await;
+    let mut client = client(&fixture, w3c()).await;
+    let (mut inbound, tx) = open_drip(&mut client, "no-timeout", None).await;
+    let started = std::time::Instant::now();
+    let mut received = 0;
+    while started.elapsed() < 3 * TIMEOUT {
+        let next = inbound.message().await;
+        assert!(matches!(next, Ok(Some(_))), "{next:?}");
+        received += 1;
+    }
+    assert!(received >= 3);
+    assert!(!handler_dropped("no-timeout"));
+    drop(inbound);
+    let spans = rpc_spans(&fixture, STREAM).await;
+    let client_span = find(&spans, STREAM, SpanKind::Client);
+    assert_eq!(
+        attr_str(client_span, "rpc.response.status_code").as_deref(),
+        Some("CANCELLED")
+    );
+    drop(tx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_ends_before_its_deadline_is_ok() {
+    let fixture = serve(w3c()).await;
+    let mut client = client(&fixture, w3c()).await;
+    let requests = tokio_stream::iter((1..=3).map(|i| request(&i.to_string(), "x")));
+    let mut req = tonic::Request::new(requests);
+    req.set_timeout(TIMEOUT);
+    let mut inbound = client.process_stream(req).await.unwrap().into_inner();
+    let mut received = 0;
+    while let Some(response) = inbound.message().await.unwrap() {
+        received += 1;
+        assert_eq!(response.sequence, received);
+    }
+    assert_eq!(received, 3);
+    // The deadline passing after the end changes nothing.
+    tokio::time::sleep(TIMEOUT + Duration::from_millis(100)).await;
+    let spans = rpc_spans(&fixture, STREAM).await;
+    for kind in [SpanKind::Client, SpanKind::Server] {
+        let span = find(&spans, STREAM, kind.clone());
+        assert_eq!(
+            attr_str(span, "rpc.response.status_code").as_deref(),
+            Some("OK"),
+            "{kind:?}"
+        );
+        assert!(!is_error(span), "{kind:?}");
+    }
+}

@@ -16,21 +16,29 @@ pin_project! {
     /// Waits for the response headers and hands the CLIENT span to the response body;
     /// a transport error ends the span with the error's code (tonic's client-side
     /// timeout as `DEADLINE_EXCEEDED`). Dropped early, the span ends as `CANCELLED`
-    /// (or `DEADLINE_EXCEEDED` past the call's `grpc-timeout`).
+    /// (or `DEADLINE_EXCEEDED` past the call's `grpc-timeout`). With deadline
+    /// enforcement, the response body ends the call when its `grpc-timeout` passes.
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
         span: Option<RpcSpan>,
         received: Option<Messages>,
+        enforce_deadline: bool,
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, span: RpcSpan, received: Option<Messages>) -> Self {
+    pub(crate) fn new(
+        inner: F,
+        span: RpcSpan,
+        received: Option<Messages>,
+        enforce_deadline: bool,
+    ) -> Self {
         Self {
             inner,
             span: Some(span),
             received,
+            enforce_deadline,
         }
     }
 }
@@ -59,7 +67,13 @@ where
             Ok(response) => {
                 let (parts, body) = response.into_parts();
                 span.record_response(&parts);
-                let body = TracedBody::response(body, span, this.received.take(), false);
+                let body = TracedBody::response(
+                    body,
+                    span,
+                    this.received.take(),
+                    false,
+                    *this.enforce_deadline,
+                );
                 Ok(Response::from_parts(parts, body))
             }
             Err(error) => {

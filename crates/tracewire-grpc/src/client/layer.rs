@@ -38,6 +38,11 @@ use crate::status::Side;
 /// dropped before its trailers ends as `CANCELLED` (`DEADLINE_EXCEEDED` past its
 /// `grpc-timeout`). It records `rpc.client.call.duration`.
 ///
+/// Deadlines: a call with a `grpc-timeout` (set by `tonic::Request::set_timeout`) whose
+/// response stream is still open at the deadline is ended by this layer (see
+/// [`Self::enforce_deadlines`]): the stream yields `DEADLINE_EXCEEDED`, the CLIENT span
+/// ends as `DEADLINE_EXCEEDED` and the HTTP/2 stream is reset.
+///
 /// # Example
 ///
 /// ```no_run
@@ -61,6 +66,7 @@ pub struct GrpcClientTraceLayer {
     message_events: bool,
     message_event_limit: u32,
     server: Option<(String, Option<u16>)>,
+    enforce_deadlines: bool,
 }
 
 impl GrpcClientTraceLayer {
@@ -73,6 +79,7 @@ impl GrpcClientTraceLayer {
             message_events: true,
             message_event_limit: DEFAULT_MESSAGE_EVENT_LIMIT,
             server: None,
+            enforce_deadlines: true,
         }
     }
 
@@ -119,6 +126,27 @@ impl GrpcClientTraceLayer {
     /// a request URI with an authority still wins.
     pub fn server_address(mut self, host: impl Into<String>, port: Option<u16>) -> Self {
         self.server = Some((host.into(), port));
+        self
+    }
+
+    /// Whether to end a call whose response stream is still open at its deadline
+    /// (default `true`).
+    ///
+    /// The deadline is the request's `grpc-timeout` header, which tonic sets from
+    /// `tonic::Request::set_timeout` (`Endpoint::timeout` sets no header: tonic applies
+    /// it inside the `Channel`, until the response headers only). When it passes while
+    /// the response is still streaming, the response body fails with a `tonic::Status`
+    /// `DEADLINE_EXCEEDED` (what the application's `Streaming` yields), the CLIENT span
+    /// ends as `DEADLINE_EXCEEDED`, and the request body is cancelled as when the
+    /// response is dropped, so the HTTP/2 stream is reset and the server stops too.
+    /// That is Go's behaviour, where the deadline ends the whole call; tonic alone ends
+    /// a call at its deadline only until the response headers. Calls without
+    /// `grpc-timeout` get no timer.
+    ///
+    /// Needs a Tokio runtime with the time driver, as tonic's `Channel` does. With
+    /// `false`, a stream outlives its deadline as with plain tonic.
+    pub fn enforce_deadlines(mut self, enabled: bool) -> Self {
+        self.enforce_deadlines = enabled;
         self
     }
 
@@ -238,6 +266,11 @@ where
             .layer
             .message_events
             .then(|| Messages::new(Direction::Received, self.layer.message_event_limit));
-        ResponseFuture::new(self.inner.call(req), span, received)
+        ResponseFuture::new(
+            self.inner.call(req),
+            span,
+            received,
+            self.layer.enforce_deadlines,
+        )
     }
 }

@@ -15,7 +15,8 @@ use crate::span::RpcSpan;
 
 pin_project! {
     /// Polls the handler with the call's context current and hands the SERVER span to
-    /// the response body. Dropped before the response (the client went away, or
+    /// the response body (which, with deadline enforcement, ends a response stream at
+    /// the call's deadline). Dropped before the response (the client went away, or
     /// tonic's deadline fired), it ends the span as `CANCELLED` or `DEADLINE_EXCEEDED`.
     pub struct ResponseFuture<F> {
         #[pin]
@@ -23,16 +24,23 @@ pin_project! {
         cx: Context,
         span: Option<RpcSpan>,
         sent: Option<Messages>,
+        enforce_deadline: bool,
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, span: RpcSpan, sent: Option<Messages>) -> Self {
+    pub(crate) fn new(
+        inner: F,
+        span: RpcSpan,
+        sent: Option<Messages>,
+        enforce_deadline: bool,
+    ) -> Self {
         Self {
             inner,
             cx: span.context().clone(),
             span: Some(span),
             sent,
+            enforce_deadline,
         }
     }
 }
@@ -64,7 +72,13 @@ where
             Ok(response) => {
                 let (parts, body) = response.into_parts();
                 span.record_response(&parts);
-                let body = TracedBody::response(body, span, this.sent.take(), true);
+                let body = TracedBody::response(
+                    body,
+                    span,
+                    this.sent.take(),
+                    true,
+                    *this.enforce_deadline,
+                );
                 Ok(Response::from_parts(parts, body))
             }
             Err(error) => {

@@ -37,6 +37,12 @@ use crate::status::Side;
 /// `DEADLINE_EXCEEDED` past the call's `grpc-timeout`). It records
 /// `rpc.server.call.duration`.
 ///
+/// Deadlines: tonic enforces a request's `grpc-timeout` only until the response
+/// headers. This layer enforces it on the response stream too (see
+/// [`Self::enforce_deadlines`]): a response still streaming at the deadline is ended
+/// with the trailers `grpc-status: 4` (`DEADLINE_EXCEEDED`), the handler's stream is
+/// dropped, and the SERVER span ends as `DEADLINE_EXCEEDED` (a server error).
+///
 /// # Example
 ///
 /// ```no_run
@@ -58,6 +64,7 @@ pub struct GrpcServerTraceLayer {
     duration: Histogram<f64>,
     message_events: bool,
     message_event_limit: u32,
+    enforce_deadlines: bool,
 }
 
 impl GrpcServerTraceLayer {
@@ -69,6 +76,7 @@ impl GrpcServerTraceLayer {
             duration: server_duration(&global_meter()),
             message_events: true,
             message_event_limit: DEFAULT_MESSAGE_EVENT_LIMIT,
+            enforce_deadlines: true,
         }
     }
 
@@ -107,6 +115,25 @@ impl GrpcServerTraceLayer {
     /// `SpanLimits::max_events_per_span` (128 by default) to keep more than 64 + 64.
     pub fn message_event_limit(mut self, limit: u32) -> Self {
         self.message_event_limit = limit;
+        self
+    }
+
+    /// Whether to end a response stream at the call's deadline (default `true`).
+    ///
+    /// When a request carries `grpc-timeout` and the deadline passes while the
+    /// response body is still streaming, the layer stops polling the handler's stream
+    /// (drops it), ends the body with the trailers `grpc-status: 4` and `grpc-message:
+    /// deadline exceeded`, and ends the SERVER span as `DEADLINE_EXCEEDED`, which
+    /// `rpc.server.call.duration` records too. That is Go's behaviour, where the
+    /// deadline ends the whole call; tonic alone cuts a call off only until its
+    /// response headers. Calls without `grpc-timeout` get no timer. The check runs when
+    /// hyper polls the body: a stream stalled by HTTP/2 flow control (a client that does
+    /// not read) is ended when it is polled again, or reset by the client's own deadline.
+    ///
+    /// Needs a Tokio runtime with the time driver, as tonic's own `grpc-timeout`
+    /// handling does. With `false`, a stream outlives its deadline as with plain tonic.
+    pub fn enforce_deadlines(mut self, enabled: bool) -> Self {
+        self.enforce_deadlines = enabled;
         self
     }
 }
@@ -224,6 +251,6 @@ where
             .layer
             .message_events
             .then(|| Messages::new(Direction::Sent, self.layer.message_event_limit));
-        ResponseFuture::new(future, span, sent)
+        ResponseFuture::new(future, span, sent, self.layer.enforce_deadlines)
     }
 }

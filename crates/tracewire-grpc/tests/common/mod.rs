@@ -12,7 +12,7 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::Stream;
@@ -40,8 +40,64 @@ pub const STREAM: &str = "tracewire.demo.v1.StreamService/ProcessStream";
 /// * `context` answers with what the handler's context holds (trace id, tracestate,
 ///   baggage) and the raw propagation metadata it received;
 /// * anything else is echoed upper-cased.
+///
+/// A `ProcessStream` call with the metadata `x-test-drip: MS` (and `x-test-id: ID`)
+/// instead streams a response every MS milliseconds, forever, while it keeps the
+/// request stream open; when the handler's stream is dropped, ID is recorded (see
+/// [`handler_dropped`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TestService;
+
+/// The `x-test-id` of every drip stream whose handler stream has been dropped.
+static DROPPED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Records its id in [`DROPPED`] when dropped (with the handler's stream).
+struct DropGuard(String);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        DROPPED.lock().unwrap().push(std::mem::take(&mut self.0));
+    }
+}
+
+/// Whether the handler stream of the drip call `id` has been dropped.
+pub fn handler_dropped(id: &str) -> bool {
+    DROPPED.lock().unwrap().iter().any(|d| d == id)
+}
+
+/// Waits up to `within` for the handler stream of drip call `id` to be dropped.
+pub async fn wait_handler_dropped(id: &str, within: Duration) -> bool {
+    let until = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < until {
+        if handler_dropped(id) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    handler_dropped(id)
+}
+
+/// An endless response stream: a response every `every`, holding `guard` and the
+/// request stream until it is dropped.
+fn drip(
+    every: Duration,
+    guard: DropGuard,
+    requests: Streaming<StreamRequest>,
+) -> Pin<Box<dyn Stream<Item = Result<StreamResponse, Status>> + Send>> {
+    let state = (0_u64, guard, requests);
+    Box::pin(futures_util::stream::unfold(
+        state,
+        move |(sequence, guard, requests)| async move {
+            tokio::time::sleep(every).await;
+            let response = StreamResponse {
+                id: guard.0.clone(),
+                result: "DRIP".into(),
+                sequence: sequence + 1,
+            };
+            Some((Ok(response), (sequence + 1, guard, requests)))
+        },
+    ))
+}
 
 pub fn respond(request: StreamRequest, sequence: u64) -> Result<StreamResponse, Status> {
     Ok(StreamResponse {
@@ -59,6 +115,12 @@ impl StreamService for TestService {
         &self,
         request: Request<Streaming<StreamRequest>>,
     ) -> Result<Response<Self::ProcessStreamStream>, Status> {
+        if let Some(ms) = request.metadata().get("x-test-drip") {
+            let every = Duration::from_millis(ms.to_str().unwrap().parse().unwrap());
+            let id = request.metadata().get("x-test-id").unwrap();
+            let guard = DropGuard(id.to_str().unwrap().to_owned());
+            return Ok(Response::new(drip(every, guard, request.into_inner())));
+        }
         let rpc = RpcContext::of(&request);
         let mut sequence = 0;
         let out = rpc.process_each(
@@ -162,18 +224,36 @@ pub async fn serve_with(propagator: SharedPropagator, builder: Server) -> Fixtur
     serve_service(propagator, builder, TestService).await
 }
 
+/// `TestService` under the traced layer as `configure` sets it up.
+pub async fn serve_configured(
+    configure: impl FnOnce(GrpcServerTraceLayer) -> GrpcServerTraceLayer,
+) -> Fixture {
+    serve_layer(w3c(), Server::builder(), TestService, configure).await
+}
+
 /// Serves any `StreamService` implementation (for example the crate's demo service).
 pub async fn serve_service<S: StreamService>(
     propagator: SharedPropagator,
     builder: Server,
     service: S,
 ) -> Fixture {
+    serve_layer(propagator, builder, service, |layer| layer).await
+}
+
+async fn serve_layer<S: StreamService>(
+    propagator: SharedPropagator,
+    builder: Server,
+    service: S,
+    configure: impl FnOnce(GrpcServerTraceLayer) -> GrpcServerTraceLayer,
+) -> Fixture {
     let capture = SpanCapture::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let layer = GrpcServerTraceLayer::new()
-        .tracer_provider(&capture.tracer_provider())
-        .propagator(propagator);
+    let layer = configure(
+        GrpcServerTraceLayer::new()
+            .tracer_provider(&capture.tracer_provider())
+            .propagator(propagator),
+    );
     let router = builder
         .layer(layer)
         .add_service(StreamServiceServer::new(service));
@@ -215,11 +295,31 @@ pub async fn traced_channel(
     propagator: SharedPropagator,
     endpoint: Endpoint,
 ) -> GrpcClientTrace<Channel> {
+    configured_channel(fixture, propagator, endpoint, |layer| layer).await
+}
+
+/// A traced client to the fixture, its layer set up by `configure`.
+pub async fn client_configured(
+    fixture: &Fixture,
+    configure: impl FnOnce(GrpcClientTraceLayer) -> GrpcClientTraceLayer,
+) -> TracedClient {
+    let channel = configured_channel(fixture, w3c(), endpoint(fixture), configure).await;
+    StreamServiceClient::new(channel)
+}
+
+async fn configured_channel(
+    fixture: &Fixture,
+    propagator: SharedPropagator,
+    endpoint: Endpoint,
+    configure: impl FnOnce(GrpcClientTraceLayer) -> GrpcClientTraceLayer,
+) -> GrpcClientTrace<Channel> {
     let channel = endpoint.connect().await.unwrap();
-    let layer = GrpcClientTraceLayer::new()
-        .tracer_provider(&fixture.capture.tracer_provider())
-        .propagator(propagator)
-        .server_address("127.0.0.1", Some(fixture.addr.port()));
+    let layer = configure(
+        GrpcClientTraceLayer::new()
+            .tracer_provider(&fixture.capture.tracer_provider())
+            .propagator(propagator)
+            .server_address("127.0.0.1", Some(fixture.addr.port())),
+    );
     ServiceBuilder::new().layer(layer).service(channel)
 }
 
@@ -300,4 +400,46 @@ pub fn message_events(span: &SpanData) -> Vec<(String, i64)> {
             (kind, id)
         })
         .collect()
+}
+
+/// Opens a drip stream (see `TestService`) named `id`, with `timeout`; the returned
+/// sender keeps the request stream open.
+pub async fn open_drip(
+    client: &mut TracedClient,
+    id: &str,
+    timeout: Option<Duration>,
+) -> (
+    Streaming<StreamResponse>,
+    tokio::sync::mpsc::Sender<StreamRequest>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let mut req = Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    req.metadata_mut()
+        .insert("x-test-drip", "20".parse().unwrap());
+    req.metadata_mut().insert("x-test-id", id.parse().unwrap());
+    if let Some(timeout) = timeout {
+        req.set_timeout(timeout);
+    }
+    let inbound = client.process_stream(req).await.unwrap().into_inner();
+    (inbound, tx)
+}
+
+/// Reads `inbound` until it fails: the status and how many responses came first.
+/// Panics when it still streams after `within`.
+pub async fn read_until_error(
+    inbound: &mut Streaming<StreamResponse>,
+    within: Duration,
+) -> (Status, u64) {
+    let until = tokio::time::Instant::now() + within;
+    let mut received = 0;
+    loop {
+        let Ok(next) = tokio::time::timeout_at(until, inbound.message()).await else {
+            panic!("the stream is still running after {within:?} ({received} responses)");
+        };
+        match next {
+            Ok(Some(_)) => received += 1,
+            Ok(None) => unreachable!("the drip stream never ends by itself"),
+            Err(status) => return (status, received),
+        }
+    }
 }
