@@ -18,7 +18,11 @@
 //! * Per-message child spans for streams: [`RpcContext::process_each`] and
 //!   [`RpcContext::trace_messages`].
 //! * Cancellation and deadlines: a call dropped early ends its spans as `CANCELLED`,
-//!   or `DEADLINE_EXCEEDED` once its `grpc-timeout` has passed.
+//!   or `DEADLINE_EXCEEDED` once its `grpc-timeout` has passed. Both layers also end a
+//!   response stream that outlives its `grpc-timeout` (tonic stops at the response
+//!   headers): the server with `DEADLINE_EXCEEDED` trailers after dropping the
+//!   handler's stream, the client with a `DEADLINE_EXCEEDED` status and a reset of the
+//!   HTTP/2 stream (`enforce_deadlines`, on by default).
 //!
 //! Every layer takes its propagator and providers per instance and defaults to the
 //! global ones, so it works with any OpenTelemetry set-up and tests never touch globals.

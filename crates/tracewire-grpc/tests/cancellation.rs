@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::*;
 use futures_util::StreamExt;
 use opentelemetry::trace::SpanKind;
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::SpanData;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -225,5 +226,33 @@ async fn a_stream_that_ends_before_its_deadline_is_ok() {
             "{kind:?}"
         );
         assert!(!is_error(span), "{kind:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_call_is_measured_as_deadline_exceeded() {
+    let exporter = InMemoryMetricExporter::default();
+    let meters = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(exporter.clone()).build())
+        .build();
+    let fixture = serve_configured(|layer| layer.meter_provider(&meters)).await;
+    let mut client = client_configured(&fixture, |layer| layer.meter_provider(&meters)).await;
+    assert_cut_off(&fixture, &mut client, "measured").await;
+    meters.force_flush().unwrap();
+    for name in ["rpc.server.call.duration", "rpc.client.call.duration"] {
+        let points = histogram(&exporter, name);
+        let [(attrs, count, seconds)] = points.as_slice() else {
+            panic!("{name}: one data point expected, got {points:?}");
+        };
+        assert_eq!(*count, 1, "{name}");
+        assert_eq!(attrs["rpc.method"], STREAM, "{name}");
+        assert_eq!(
+            attrs["rpc.response.status_code"], "DEADLINE_EXCEEDED",
+            "{name}"
+        );
+        assert_eq!(attrs["error.type"], "DEADLINE_EXCEEDED", "{name}");
+        // Measured to the cut-off (the server's clock starts a little later).
+        assert!(*seconds >= 0.15, "{name}: {seconds}");
+        assert!(*seconds < CUT_OFF_WITHIN.as_secs_f64(), "{name}: {seconds}");
     }
 }

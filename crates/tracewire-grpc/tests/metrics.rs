@@ -8,41 +8,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use common::*;
-use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use tonic::transport::{Endpoint, Server};
 use tower::ServiceBuilder;
 use tracewire_grpc::demo::v1::stream_service_client::StreamServiceClient;
 use tracewire_grpc::demo::v1::stream_service_server::StreamServiceServer;
 use tracewire_grpc::{GrpcClientTraceLayer, GrpcServerTraceLayer};
-
-type Points = Vec<(BTreeMap<String, String>, u64, f64)>;
-
-/// (attributes, count, sum) of every data point of the histogram `name`.
-#[allow(clippy::unwrap_used, clippy::panic, reason = "test helper")]
-fn histogram(exporter: &InMemoryMetricExporter, name: &str) -> Points {
-    let mut points = Vec::new();
-    for rm in exporter.get_finished_metrics().unwrap() {
-        for metric in rm
-            .scope_metrics()
-            .flat_map(|sm| sm.metrics())
-            .filter(|m| m.name() == name)
-        {
-            assert_eq!(metric.unit(), "s");
-            let AggregatedMetrics::F64(MetricData::Histogram(h)) = metric.data() else {
-                panic!("{name} is not an f64 histogram");
-            };
-            for dp in h.data_points() {
-                let attrs = dp
-                    .attributes()
-                    .map(|kv| (kv.key.to_string(), kv.value.as_str().into_owned()))
-                    .collect();
-                points.push((attrs, dp.count(), dp.sum()));
-            }
-        }
-    }
-    points
-}
 
 #[tokio::test]
 async fn one_measurement_per_call_on_each_side() {

@@ -10,6 +10,7 @@
     reason = "test fixtures: failing loudly is the point"
 )]
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,8 @@ use std::time::Duration;
 use futures_util::Stream;
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::{SpanKind, TraceContextExt};
+use opentelemetry_sdk::metrics::InMemoryMetricExporter;
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
 use opentelemetry_sdk::trace::SpanData;
 use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint, Server};
@@ -442,4 +445,31 @@ pub async fn read_until_error(
             Err(status) => return (status, received),
         }
     }
+}
+
+pub type Points = Vec<(BTreeMap<String, String>, u64, f64)>;
+
+/// (attributes, count, sum) of every data point of the histogram `name`.
+pub fn histogram(exporter: &InMemoryMetricExporter, name: &str) -> Points {
+    let mut points = Vec::new();
+    for rm in exporter.get_finished_metrics().unwrap() {
+        for metric in rm
+            .scope_metrics()
+            .flat_map(|sm| sm.metrics())
+            .filter(|m| m.name() == name)
+        {
+            assert_eq!(metric.unit(), "s");
+            let AggregatedMetrics::F64(MetricData::Histogram(h)) = metric.data() else {
+                panic!("{name} is not an f64 histogram");
+            };
+            for dp in h.data_points() {
+                let attrs = dp
+                    .attributes()
+                    .map(|kv| (kv.key.to_string(), kv.value.as_str().into_owned()))
+                    .collect();
+                points.push((attrs, dp.count(), dp.sum()));
+            }
+        }
+    }
+    points
 }
