@@ -84,8 +84,9 @@ impl SubState {
 }
 
 /// A subscription: an AMQP queue bound to the exchange with the topic, consumed on a
-/// channel of its own with `basic.qos` = capacity (default [`prefetch`]). Dropping it
-/// closes the channel: unsettled messages go back to the queue, and a fan-out queue is
+/// channel of its own with `basic.qos` = capacity (default [`prefetch`]); after a lost
+/// connection it declares its queue again and consumes on the new connection. Dropping
+/// it closes the channel: unsettled messages go back to the queue, and a fan-out queue is
 /// deleted.
 ///
 /// Messages that cannot be decoded (a trace header that is not a string, an
@@ -347,13 +348,17 @@ impl Subscription for AmqpSubscription {
 }
 
 impl Drop for AmqpSubscription {
+    /// Stops the pump and lets lapin close the channel once the consumer (held by the
+    /// pump) is gone: lapin cancels a consumer dropped while active, then closes a
+    /// channel whose last handle is dropped, in that order. A `close` of our own here
+    /// would race those two tasks of lapin's, and without automatic recovery lapin
+    /// turns the loser's error into an error of the whole connection (a needless
+    /// reconnection). While the broker is closing, `close` closes the channel itself.
     fn drop(&mut self) {
         self.pump.abort();
         self.state.finished.store(true, Ordering::Release);
-        if !self.inner.closed.load(Ordering::Acquire)
-            && let Some(consuming) = self.state.set_consuming(None)
-        {
-            close_channel(consuming.channel);
+        if !self.inner.closed.load(Ordering::Acquire) {
+            drop(self.state.set_consuming(None));
         }
     }
 }

@@ -23,6 +23,9 @@ use tracewire_broker::{Broker, Delivery, Message, SubscribeOptions, Subscription
 const N: usize = 2_000;
 const PUBLISHERS: usize = 8;
 
+/// The tests count lapin IO threads process-wide, so they run one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Forwards 127.0.0.1:<port> to RabbitMQ; `sever` drops every open connection.
 struct Proxy {
     port: u16,
@@ -88,6 +91,7 @@ fn io_threads_settled() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn severed_connection_loses_nothing_confirmed() {
+    let _serial = SERIAL.lock().await;
     common::require_rabbitmq().await;
     let proxy = Proxy::start().await;
     let config = common::config("fault")
@@ -191,5 +195,47 @@ async fn severed_connection_loses_nothing_confirmed() {
         .await
         .unwrap();
     let _ = conn.close(200, "cleanup".into()).await;
+    common::delete_exchanges(&exchange).await;
+}
+
+/// Dropping subscriptions (consumers active, deliveries unsettled) on a live broker
+/// closes their channels and nothing else: lapin, without automatic recovery, turns a
+/// failed channel task into an error of the whole connection, so a close of ours racing
+/// lapin's own cancel-and-close of a dropped consumer used to cost a reconnection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_subscriptions_keeps_the_connection() {
+    let _serial = SERIAL.lock().await;
+    common::require_rabbitmq().await;
+    let proxy = Proxy::start().await;
+    let config = common::config("dropsub").url_for_test(proxy.port);
+    let exchange = config.exchange_name().to_owned();
+    let broker = common::connect(config).await;
+    for round in 0..20 {
+        let mut sub = broker
+            .subscribe("drop.me", SubscribeOptions::new())
+            .await
+            .unwrap();
+        for i in 0..5 {
+            broker
+                .publish(Message::new("drop.me", format!("{round}-{i}")))
+                .await
+                .unwrap();
+        }
+        let held = tokio::time::timeout(Duration::from_secs(30), sub.next())
+            .await
+            .unwrap()
+            .unwrap();
+        drop(sub); // four deliveries still buffered, one held unsettled
+        drop(held);
+    }
+    // Give a reconnection, if one was triggered, time to show.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(broker.is_connected());
+    assert_eq!(
+        proxy.accepted.load(Ordering::SeqCst),
+        1,
+        "dropping subscriptions made the client reconnect"
+    );
+    broker.close().await.unwrap();
     common::delete_exchanges(&exchange).await;
 }
