@@ -239,3 +239,34 @@ async fn dropping_subscriptions_keeps_the_connection() {
     broker.close().await.unwrap();
     common::delete_exchanges(&exchange).await;
 }
+
+/// A broker dropped without `close`, after a reconnection, leaves no lapin IO thread
+/// behind (neither the lost connection's nor the live one's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_broker_leaves_no_io_thread() {
+    let _serial = SERIAL.lock().await;
+    common::require_rabbitmq().await;
+    let proxy = Proxy::start().await;
+    let config = common::config("dropped").url_for_test(proxy.port);
+    let exchange = config.exchange_name().to_owned();
+    let broker = common::connect(config).await;
+    let sub = broker
+        .subscribe("dropped.topic", SubscribeOptions::new())
+        .await
+        .unwrap();
+    proxy.sever();
+    // Confirmed on the new connection.
+    broker
+        .publish(Message::new("dropped.topic", "after the cut"))
+        .await
+        .unwrap();
+    assert!(proxy.accepted.load(Ordering::SeqCst) >= 2);
+    drop(sub);
+    drop(broker);
+    assert_eq!(
+        io_threads_settled(),
+        0,
+        "a lapin IO thread outlived the dropped broker"
+    );
+    common::delete_exchanges(&exchange).await;
+}
