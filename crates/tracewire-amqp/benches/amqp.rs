@@ -1,5 +1,6 @@
 //! RabbitMQ publish + consume throughput: `Traced<AmqpBroker>` (every message traced,
-//! batch processor, an exporter that walks every span), untraced `AmqpBroker` (the
+//! batch processor, the OTLP-protobuf counting exporter of `tracewire_testkit::bench`),
+//! untraced `AmqpBroker` (the
 //! backend alone, so the cost splits into backend and tracing) and raw lapin (publisher
 //! confirms, manual acks), same payloads, same concurrency, alternating rounds in one run.
 //!
@@ -8,8 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::StreamExt as _;
 use lapin::options::{
@@ -19,52 +19,17 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
-};
 use tracewire_amqp::{AmqpBroker, AmqpConfig};
 use tracewire_broker::trace::{Traced, Tracing};
 use tracewire_broker::{Broker, Delivery, Message, SubscribeOptions, Subscription};
 use tracewire_core::TracewirePropagator;
+use tracewire_testkit::bench::ExportPipeline;
 
 const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const PAYLOAD: [u8; 256] = [b'x'; 256];
 /// Publishes in flight at once (each waits for its confirm), both sides.
 const IN_FLIGHT: usize = 64;
 const PREFETCH: u16 = 256;
-
-#[derive(Clone, Debug, Default)]
-struct CountingExporter {
-    spans: Arc<AtomicU64>,
-    work: Arc<AtomicU64>,
-}
-
-impl SpanExporter for CountingExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let mut work = 0u64;
-        for span in &batch {
-            work += span.name.len() as u64 + span.attributes.len() as u64 + span.links.len() as u64;
-        }
-        self.work.fetch_add(work, Ordering::Relaxed);
-        self.spans.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-fn tracer_provider(exporter: CountingExporter) -> SdkTracerProvider {
-    let config = BatchConfigBuilder::default()
-        .with_max_queue_size(1 << 20)
-        .with_max_export_batch_size(2048)
-        .with_scheduled_delay(Duration::from_millis(50))
-        .build();
-    let processor = BatchSpanProcessor::builder(exporter)
-        .with_batch_config(config)
-        .build();
-    SdkTracerProvider::builder()
-        .with_span_processor(processor)
-        .build()
-}
 
 /// tracewire: a queue-group subscription, `IN_FLIGHT` concurrent publishers. A macro
 /// rather than a generic function: the spawned publish futures must be `Send`, which a
@@ -235,8 +200,8 @@ async fn main() {
         .await
         .unwrap();
 
-    let exporter = CountingExporter::default();
-    let provider = tracer_provider(exporter.clone());
+    let pipeline = ExportPipeline::new(1 << 20, 2048);
+    let provider = pipeline.tracer_provider.clone();
     let tracing = Tracing::new(&provider).with_propagator(Arc::new(TracewirePropagator::default()));
     let config = AmqpConfig::new(URL)
         .exchange(exchange.as_str())
@@ -269,7 +234,7 @@ async fn main() {
     }
     let _ = provider.force_flush();
     println!(
-        "median: traced {:.0} msg/s, untraced {:.0} msg/s, raw {:.0} msg/s; median per-round ratios: traced/raw {:.3} = untraced/raw (backend) {:.3} x traced/untraced (tracing) {:.3}; best/best traced/raw {:.3}; spans exported {}",
+        "median: traced {:.0} msg/s, untraced {:.0} msg/s, raw {:.0} msg/s; median per-round ratios: traced/raw {:.3} = untraced/raw (backend) {:.3} x traced/untraced (tracing) {:.3}; best/best traced/raw {:.3}; spans exported {} ({} OTLP protobuf bytes; export {:?})",
         median(tw.clone()),
         median(un.clone()),
         median(lp.clone()),
@@ -277,7 +242,9 @@ async fn main() {
         median(backend),
         median(tracing_cost),
         tw.iter().copied().fold(0.0, f64::max) / lp.iter().copied().fold(0.0, f64::max),
-        exporter.spans.load(Ordering::Relaxed),
+        pipeline.exporter.spans(),
+        pipeline.exporter.bytes(),
+        pipeline.exporter.export_mode(),
     );
     broker.close().await.unwrap();
     let _ = admin
