@@ -82,12 +82,5 @@ fn block_on(future: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let outcome = runtime.block_on(future);
-    if outcome.is_err() {
-        // A connection that failed may still be retrying on a thread of its own (lapin
-        // does after a connect timeout); shutting the runtime down under that thread
-        // makes it panic. The process is about to exit with the error anyway.
-        std::mem::forget(runtime);
-    }
-    outcome
+    runtime.block_on(future)
 }
