@@ -1,6 +1,6 @@
 //! The tokio-tungstenite client side: [`Session::connect`] and [`WsConnection`].
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
@@ -136,12 +136,16 @@ impl<H: Handler> Session<H> {
         };
         let host = uri.host().unwrap_or_default().to_owned();
         let meta = match route {
-            Some(route) => ConnectionMeta::client(route).url_path(uri.path()),
+            Some(route) => ConnectionMeta::client(route)
+                .url_path(uri.path())
+                .templated(true),
             None => ConnectionMeta::client(uri.path()),
         };
         let meta = meta
             .server_address(host, Some(uri.port_u16().unwrap_or(default_port)))
             .parent(Context::current());
+        let started = Instant::now();
+        let attrs = meta.metric_attributes();
         let conn_cx = meta.start_span(&self.telemetry.tracer);
         self.telemetry
             .propagation
@@ -153,14 +157,18 @@ impl<H: Handler> Session<H> {
             Ok(Ok((socket, _response))) => socket,
             Ok(Err(err)) => {
                 fail(&conn_cx, "handshake", &err.to_string());
+                let metrics = &self.telemetry.metrics;
+                metrics.handshake_failed(&attrs, started, "handshake");
                 return Err(ConnectError::Handshake(err));
             }
             Err(_) => {
                 fail(&conn_cx, "timeout", "handshake timed out");
+                let metrics = &self.telemetry.metrics;
+                metrics.handshake_failed(&attrs, started, "timeout");
                 return Err(ConnectError::TimedOut);
             }
         };
-        let (sender, driver) = self.start_in(socket, conn_cx.clone());
+        let (sender, driver) = self.start_in(socket, conn_cx.clone(), attrs, started);
         Ok(WsConnection {
             sender,
             task: tokio::spawn(driver),

@@ -102,6 +102,7 @@ mod envelope;
 mod frame;
 mod handler;
 mod headers;
+pub mod metrics;
 mod otel;
 mod sender;
 #[cfg(feature = "axum")]

@@ -1,7 +1,12 @@
-//! Where the propagator and tracer come from (per session, the global ones by default),
-//! and the attribute names this crate records.
+//! Where the propagator, tracer and meter come from (per session, the global ones by
+//! default), and the attribute names this crate records.
+
+use std::sync::Arc;
 
 use opentelemetry::InstrumentationScope;
+use opentelemetry::global;
+
+use crate::metrics::SessionMetrics;
 
 /// A shareable propagator, as [`Session::propagator`](crate::Session::propagator) takes it.
 pub use tracewire_core::instrument::SharedPropagator;
@@ -21,27 +26,36 @@ pub(crate) mod attr {
     pub(crate) const CLOSE_INITIATOR: &str = "websocket.close.initiator";
     pub(crate) const ERROR_TYPE: &str = "error.type";
     pub(crate) const MESSAGES_REJECTED: &str = "websocket.messages.rejected";
+    // Metric attributes.
+    pub(crate) const ROLE: &str = "websocket.role";
+    pub(crate) const HTTP_ROUTE: &str = "http.route";
+    pub(crate) const URL_TEMPLATE: &str = "url.template";
+    pub(crate) const MESSAGE_OUTCOME: &str = "websocket.message.outcome";
+    pub(crate) const IO_DIRECTION: &str = "network.io.direction";
 }
 
-/// The instrumentation scope of every span this crate creates.
+/// The instrumentation scope of every span and instrument this crate creates.
 pub(crate) fn scope() -> InstrumentationScope {
     InstrumentationScope::builder(env!("CARGO_PKG_NAME"))
         .with_version(env!("CARGO_PKG_VERSION"))
         .build()
 }
 
-/// Propagator and tracer, shared by a session's connections and senders.
+/// Propagator, tracer and instruments, shared by a session's connections and senders.
 #[derive(Clone, Debug)]
 pub(crate) struct Telemetry {
     pub(crate) tracer: SharedTracer,
     pub(crate) propagation: Propagation,
+    pub(crate) metrics: Arc<SessionMetrics>,
 }
 
 impl Default for Telemetry {
+    /// The global propagator, and the global tracer and meter providers' as of now.
     fn default() -> Self {
         Self {
             tracer: SharedTracer::global(scope()),
             propagation: Propagation::Global,
+            metrics: Arc::new(SessionMetrics::new(&global::meter_with_scope(scope()))),
         }
     }
 }

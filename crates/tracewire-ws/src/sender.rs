@@ -11,6 +11,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::Envelope;
 use crate::envelope::ErrorCode;
+use crate::metrics::{ConnMetrics, Direction, reason};
 use crate::otel::{Telemetry, attr};
 
 /// What the session loop takes from the send queue.
@@ -62,6 +63,8 @@ struct SenderShared {
     max_message_size: usize,
     /// The connection span's context: the parent of [`WsSender::send_linked`]'s spans.
     conn_cx: Context,
+    /// Counts envelopes refused for their size.
+    metrics: Arc<ConnMetrics>,
 }
 
 impl WsSender {
@@ -70,11 +73,13 @@ impl WsSender {
         telemetry: Telemetry,
         max: usize,
         conn_cx: Context,
+        metrics: Arc<ConnMetrics>,
     ) -> Self {
         let shared = Arc::new(SenderShared {
             telemetry,
             max_message_size: max,
             conn_cx,
+            metrics,
         });
         Self { tx, shared }
     }
@@ -226,6 +231,9 @@ impl WsSender {
             .inject(cx, &mut envelope.headers);
         let text = serde_json::to_string(&envelope).map_err(SendError::Serialize)?;
         if let Some(max) = limit.filter(|max| text.len() > *max) {
+            self.shared
+                .metrics
+                .rejected(Direction::Transmit, reason::TOO_BIG);
             return Err(SendError::TooLarge {
                 size: text.len(),
                 max,

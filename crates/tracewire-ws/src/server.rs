@@ -134,8 +134,10 @@ impl<H: Handler> Session<H> {
                 .propagation
                 .extract_with(&Context::new(), &HeaderExtractor(headers))
         };
+        // Without a route template the path names the span, but no metric carries it.
         let mut meta = ConnectionMeta::server(route.unwrap_or(uri.path()))
             .url_path(uri.path())
+            .templated(route.is_some())
             .parent(parent);
         if let Some((host, port)) = host_and_port(headers, uri) {
             meta = meta.server_address(host, port);

@@ -20,26 +20,31 @@ use crate::otel::{SharedTracer, attr};
 pub struct ConnectionMeta {
     client: bool,
     route: String,
+    /// Whether `route` is a template (low-cardinality), so a metric attribute.
+    templated: bool,
     path: Option<String>,
     address: Option<(String, Option<u16>)>,
     parent: Context,
 }
 
 impl ConnectionMeta {
-    /// The server side of a connection on `route` (a SERVER span `WS {route}`).
+    /// The server side of a connection on `route` (a SERVER span `WS {route}`). The
+    /// route is a template (`/rooms/{id}`): it is also the metrics' `http.route`.
     pub fn server(route: impl Into<String>) -> Self {
-        Self::new(false, route.into())
+        Self::new(false, route.into(), true)
     }
 
-    /// The client side of a connection to `path` (a CLIENT span `WS {path}`).
+    /// The client side of a connection to `path` (a CLIENT span `WS {path}`). The path
+    /// may hold ids, so the metrics carry no route.
     pub fn client(path: impl Into<String>) -> Self {
-        Self::new(true, path.into())
+        Self::new(true, path.into(), false)
     }
 
-    fn new(client: bool, route: String) -> Self {
+    fn new(client: bool, route: String, templated: bool) -> Self {
         Self {
             client,
             route,
+            templated,
             path: None,
             address: None,
             parent: Context::new(),
@@ -64,6 +69,29 @@ impl ConnectionMeta {
     pub fn parent(mut self, cx: Context) -> Self {
         self.parent = cx;
         self
+    }
+
+    /// Marks the route as a template (`true`) or a concrete path (`false`), which
+    /// decides whether the metrics carry it.
+    pub(crate) fn templated(mut self, templated: bool) -> Self {
+        self.templated = templated;
+        self
+    }
+
+    /// The attributes every metric of the connection carries: `websocket.role` and,
+    /// when the route is a template, `http.route` (server) or `url.template` (client).
+    pub(crate) fn metric_attributes(&self) -> Box<[KeyValue]> {
+        let mut attrs = Vec::with_capacity(2);
+        let (role, route_key) = if self.client {
+            ("client", attr::URL_TEMPLATE)
+        } else {
+            ("server", attr::HTTP_ROUTE)
+        };
+        attrs.push(KeyValue::new(attr::ROLE, role));
+        if self.templated {
+            attrs.push(KeyValue::new(route_key, self.route.clone()));
+        }
+        attrs.into_boxed_slice()
     }
 
     /// Starts the connection span; the returned context holds it (and the parent's

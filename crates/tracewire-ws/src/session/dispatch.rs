@@ -3,15 +3,17 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{Link, SpanKind, Status, TraceContextExt, Tracer};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, Value};
 
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::run::Driver;
 use crate::envelope::{ErrorCode, Rejection};
+use crate::metrics::{Direction, MessageAttrs};
 use crate::otel::attr;
 use crate::{Envelope, Handler, Responder};
 
@@ -24,8 +26,11 @@ pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 impl<H: Handler> Driver<H> {
     /// Parses `text` and starts its handler, or returns why it was rejected.
     pub(crate) fn dispatch(&self, text: &str) -> Result<HandlerFuture, Rejection> {
+        let started = Instant::now();
         let envelope = Envelope::parse(text)?;
-        let cx = self.message_context(&envelope, text.len());
+        let metrics = Arc::clone(self.open.metrics());
+        let attrs = metrics.message(&envelope.kind);
+        let cx = self.message_context(&envelope, &attrs, text.len());
         let responder = Responder::new(self.sender.clone(), cx.clone(), envelope.id.clone());
         let handler = Arc::clone(&self.handler);
         Ok(Box::pin(async move {
@@ -34,6 +39,7 @@ impl<H: Handler> Driver<H> {
                 .with_context(cx.clone())
                 .await;
             let span = cx.span();
+            let failed = result.is_err();
             if let Err(err) = result {
                 let reason = err.to_string();
                 span.set_attribute(KeyValue::new(
@@ -45,12 +51,13 @@ impl<H: Handler> Driver<H> {
                 let _ = responder.reply_error(ErrorCode::HandlerError, reason).await;
             }
             span.end();
+            metrics.processed(started, &attrs, failed);
         }))
     }
 
     /// Opens the message's span: in the envelope's own trace when it carries one
     /// (linked to the connection span), else a child of the connection span.
-    fn message_context(&self, envelope: &Envelope, size: usize) -> Context {
+    fn message_context(&self, envelope: &Envelope, types: &MessageAttrs, size: usize) -> Context {
         let extracted = self
             .telemetry
             .propagation
@@ -62,7 +69,12 @@ impl<H: Handler> Driver<H> {
         };
         let tracer = &*self.telemetry.tracer;
         let mut attrs = Vec::with_capacity(3);
-        attrs.push(KeyValue::new(attr::MESSAGE_TYPE, envelope.kind.clone()));
+        // The type's metric attribute value, shared (no copy) when the session has it.
+        let kind = types
+            .kind
+            .clone()
+            .map_or_else(|| Value::from(envelope.kind.clone()), Value::String);
+        attrs.push(KeyValue::new(attr::MESSAGE_TYPE, kind));
         attrs.push(KeyValue::new(
             attr::MESSAGE_SIZE,
             i64::try_from(size).unwrap_or(i64::MAX),
@@ -83,6 +95,9 @@ impl<H: Handler> Driver<H> {
 
     /// Records a rejected message on the connection span and builds the error reply.
     pub(crate) fn reject(&self, rejection: Rejection) -> Option<Utf8Bytes> {
+        self.open
+            .metrics()
+            .rejected(Direction::Receive, rejection.code.as_str());
         let span = self.conn_cx.span();
         span.add_event(
             "websocket.message.rejected",

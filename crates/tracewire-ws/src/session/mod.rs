@@ -8,17 +8,21 @@ mod tests;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures_util::{Sink, Stream};
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::MeterProvider;
 use opentelemetry::trace::{Span, Tracer, TracerProvider};
 use tokio::sync::mpsc;
 
 pub use conn::{CloseInfo, CloseInitiator, ConnectionMeta};
 
+use crate::metrics::{ConnMetrics, OpenConnection, SessionMetrics};
 use crate::otel::{Propagation, SharedPropagator, SharedTracer, Telemetry, scope};
 use crate::{Handler, WireMessage, WsConfig, WsSender};
 
-/// A [`Handler`] with its [`WsConfig`], propagator and tracer: what the axum server
+/// A [`Handler`] with its [`WsConfig`], propagator, tracer and meter: what the axum server
 /// ([`Session::route`], [`Session::upgrade`]) and the client ([`Session::connect`])
 /// run for each connection, and what [`Session::run`] runs on any `Sink + Stream`.
 ///
@@ -27,7 +31,8 @@ use crate::{Handler, WireMessage, WsConfig, WsSender};
 /// Per connection the session opens a connection span (SERVER on the server, CLIENT
 /// on the client: `WS {path}`), and per inbound envelope a CONSUMER span
 /// `process {type}`: in the envelope's own trace when it carries a `traceparent` (with
-/// a link to the connection span), otherwise a child of the connection span.
+/// a link to the connection span), otherwise a child of the connection span. It also
+/// records the [`tracewire.websocket.*` metrics](crate::metrics) of every connection.
 ///
 /// # Example: a session over in-memory channels
 ///
@@ -81,8 +86,8 @@ impl<H> Clone for Session<H> {
 }
 
 impl<H: Handler> Session<H> {
-    /// A session running `handler`, with default limits and the global propagator and
-    /// tracer provider.
+    /// A session running `handler`, with default limits, the global propagator, and the
+    /// global tracer and meter providers (the meter is taken now, as the HTTP layers do).
     pub fn new(handler: H) -> Self {
         Self {
             handler: Arc::new(handler),
@@ -111,6 +116,25 @@ impl<H: Handler> Session<H> {
         <T::Tracer as Tracer>::Span: Span + Send + Sync + 'static,
     {
         self.telemetry.tracer = SharedTracer::from_provider(provider, scope());
+        self
+    }
+
+    /// Records the [metrics](crate::metrics) with a meter of `provider` instead of the
+    /// global meter provider (`opentelemetry::metrics::NoopMeterProvider` turns them off).
+    ///
+    /// ```
+    /// use opentelemetry_sdk::metrics::SdkMeterProvider;
+    /// use tracewire_ws::{BoxError, Envelope, Responder, Session};
+    ///
+    /// let provider = SdkMeterProvider::builder().build();
+    /// let session = Session::new(|_msg: Envelope, _reply: Responder| async move {
+    ///     Ok::<_, BoxError>(())
+    /// })
+    /// .meter_provider(&provider);
+    /// # let _ = session;
+    /// ```
+    pub fn meter_provider<M: MeterProvider + ?Sized>(mut self, provider: &M) -> Self {
+        self.telemetry.metrics = Arc::new(SessionMetrics::new(&provider.meter_with_scope(scope())));
         self
     }
 
@@ -153,15 +177,20 @@ impl<H: Handler> Session<H> {
         M: WireMessage,
         E: std::error::Error + Send + Sync + 'static,
     {
+        let started = Instant::now();
+        let attrs = meta.metric_attributes();
         let conn_cx = meta.start_span(&self.telemetry.tracer);
-        self.start_in(socket, conn_cx)
+        self.start_in(socket, conn_cx, attrs, started)
     }
 
-    /// [`start`](Self::start) with the connection span already open in `conn_cx`.
+    /// [`start`](Self::start) with the connection span already open in `conn_cx`, since
+    /// `started`; `attrs` are the connection's metric attributes.
     pub(crate) fn start_in<S, M, E>(
         &self,
         socket: S,
         conn_cx: opentelemetry::Context,
+        attrs: Box<[KeyValue]>,
+        started: Instant,
     ) -> (WsSender, impl Future<Output = CloseInfo> + Send + 'static)
     where
         S: Sink<M> + Stream<Item = Result<M, E>> + Send + Unpin + 'static,
@@ -169,11 +198,13 @@ impl<H: Handler> Session<H> {
         E: std::error::Error + Send + Sync + 'static,
     {
         let (tx, rx) = mpsc::channel(self.config.send_queue);
+        let metrics = Arc::new(ConnMetrics::new(Arc::clone(&self.telemetry.metrics), attrs));
         let sender = WsSender::new(
             tx,
             self.telemetry.clone(),
             self.config.max_message_size,
             conn_cx.clone(),
+            Arc::clone(&metrics),
         );
         let driver = run::Driver {
             handler: Arc::clone(&self.handler),
@@ -181,6 +212,7 @@ impl<H: Handler> Session<H> {
             telemetry: self.telemetry.clone(),
             sender: sender.clone(),
             conn_cx,
+            open: OpenConnection::open(metrics, started),
         };
         (sender, driver.drive(socket, rx))
     }

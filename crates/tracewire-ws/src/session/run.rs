@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::{self, Bytes, Utf8Bytes};
 use super::conn::{CloseInfo, CloseInitiator};
 use super::dispatch::HandlerFuture;
 use crate::frame::{CloseFrame, close_code};
+use crate::metrics::{ConnMetrics, Direction, OpenConnection, reason};
 use crate::otel::{Telemetry, attr};
 use crate::sender::Outbound;
 use crate::{Frame, Handler, WireMessage, WsConfig, WsSender};
@@ -30,6 +31,8 @@ pub(crate) struct Driver<H> {
     pub(crate) telemetry: Telemetry,
     pub(crate) sender: WsSender,
     pub(crate) conn_cx: Context,
+    /// Counted as open until the loop ends (or this is dropped).
+    pub(crate) open: OpenConnection,
 }
 
 /// What to do with the next queued inbound message.
@@ -41,7 +44,7 @@ enum Step {
 impl<H: Handler> Driver<H> {
     /// Runs the connection to its end and closes the connection span.
     pub(crate) async fn drive<S, M, E>(
-        self,
+        mut self,
         mut socket: S,
         mut rx: mpsc::Receiver<Outbound>,
     ) -> CloseInfo
@@ -59,7 +62,12 @@ impl<H: Handler> Driver<H> {
                 .set_attribute(KeyValue::new(attr::MESSAGES_REJECTED, rejected));
         }
         info.finish(&self.conn_cx);
+        self.open.closed(info.code);
         info
+    }
+
+    fn metrics(&self) -> &ConnMetrics {
+        self.open.metrics()
     }
 
     async fn event_loop<S, M, E>(
@@ -104,6 +112,7 @@ impl<H: Handler> Driver<H> {
                         if let Err(info) = write(socket, [reply]).await {
                             return info;
                         }
+                        self.metrics().sent(1);
                     }
                 }
             }
@@ -121,9 +130,11 @@ impl<H: Handler> Driver<H> {
                                 Err(_) => break,
                             }
                         }
+                        let written = batch.len();
                         if let Err(info) = write(socket, batch.drain(..)).await {
                             return info;
                         }
+                        self.metrics().sent(written);
                         if let Some((code, reason)) = close {
                             return self.close(socket, code, reason).await;
                         }
@@ -137,6 +148,7 @@ impl<H: Handler> Driver<H> {
                             return CloseInfo::new(close_code::ABNORMAL, "connection dropped", CloseInitiator::Remote);
                         }
                         Some(Err(err)) if too_large(&err) => {
+                            self.metrics().rejected(Direction::Receive, reason::TOO_BIG);
                             return self.close(socket, close_code::SIZE, "message too big".into()).await;
                         }
                         Some(Err(err)) => {
@@ -148,12 +160,16 @@ impl<H: Handler> Driver<H> {
                     match frame {
                         Some(Frame::Text(text)) => {
                             last_data = Instant::now();
+                            self.metrics().received();
                             if text.len() > cfg.max_message_size {
+                                self.metrics().rejected(Direction::Receive, reason::TOO_BIG);
                                 return self.close(socket, close_code::SIZE, "message too big".into()).await;
                             }
                             pending.push_back(text);
                         }
                         Some(Frame::Binary(_)) => {
+                            self.metrics().received();
+                            self.metrics().rejected(Direction::Receive, reason::BINARY);
                             let reason = "binary messages are not supported".to_owned();
                             return self.close(socket, close_code::UNSUPPORTED, reason).await;
                         }
@@ -223,10 +239,15 @@ impl<H: Handler> Driver<H> {
             .is_err()
         {
             // Not silent: the connection span says how many were left.
-            let left = i64::try_from(pending.len() + 1).unwrap_or(i64::MAX);
+            let left = pending.len() + 1;
+            self.metrics()
+                .unhandled(u64::try_from(left).unwrap_or(u64::MAX));
             self.conn_cx.span().add_event(
                 "received messages not handled within close_timeout",
-                vec![KeyValue::new("websocket.messages.unhandled", left)],
+                vec![KeyValue::new(
+                    "websocket.messages.unhandled",
+                    i64::try_from(left).unwrap_or(i64::MAX),
+                )],
             );
         }
     }
