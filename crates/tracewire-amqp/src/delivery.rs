@@ -9,7 +9,7 @@ use lapin::Acker;
 use lapin::BasicProperties;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::types::{AMQPValue, LongString, ShortString};
-use tracewire_broker::{AckError, Delivery, Message};
+use tracewire_broker::{AckError, Delivery, Message, Reject};
 
 use crate::broker::Inner;
 use crate::codec::{ATTEMPT_HEADER, TOPIC_HEADER, set_header};
@@ -188,6 +188,13 @@ impl Delivery for AmqpDelivery {
             Some(parts) => parts.nack(&self.message).await,
             None => Ok(()),
         }
+    }
+}
+
+impl Reject for AmqpDelivery {
+    /// The same as [`AmqpDelivery::reject`].
+    async fn reject(self, reason: &str) -> Result<(), AckError> {
+        AmqpDelivery::reject(self, reason).await
     }
 }
 

@@ -92,6 +92,24 @@ pub trait Delivery: Send + 'static {
     fn nack(self) -> impl Future<Output = Result<(), AckError>> + Send;
 }
 
+/// A delivery that can be refused for good: dead-lettered (or, where the backend has no
+/// dead-letter destination, discarded) with a reason, never redelivered.
+///
+/// Not every backend can: the memory broker has no dead-letter destination of its own
+/// (use the router's [`DeadLetter`](crate::router::DeadLetter) middleware, which works on
+/// every backend). Backends that can implement it on their delivery type, and
+/// [`TracedDelivery`](crate::trace::TracedDelivery) implements it whenever the delivery
+/// it wraps does, so generic code can ask for `B::Delivery: Reject`.
+pub trait Reject: Delivery {
+    /// Refuses the message for good with `reason` (written into the dead letter's
+    /// `tracewire-dlq-error` header by backends that dead-letter, with
+    /// `tracewire-dlq-error-kind` = `rejected`).
+    ///
+    /// Cancel-safety: dropping the future may leave the message unsettled (it is then
+    /// redelivered), or dead-lettered and still delivered again.
+    fn reject(self, reason: &str) -> impl Future<Output = Result<(), AckError>> + Send;
+}
+
 /// What a backend guarantees. Build it with [`Guarantees::NONE`] and the `with_*`
 /// methods; the conformance suite runs a check only when its guarantee is declared, and
 /// names every check it does not run.

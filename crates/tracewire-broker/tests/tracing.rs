@@ -215,3 +215,65 @@ async fn reply_inboxes_stay_out_of_span_names() {
         .assert_attr("send (reply)", "messaging.destination.temporary", true);
     assert!(trace.spans().iter().all(|s| !s.name.contains("f00d")));
 }
+
+/// The traced wrapper hands out the raw delivery: borrowed, with its span still open
+/// (`into_parts`), or with its span ended (`into_inner`).
+#[tokio::test]
+async fn a_traced_delivery_gives_access_to_the_raw_one() {
+    let capture = SpanCapture::new();
+    let broker = traced(&capture, ParentMode::ChildAndLink);
+    let mut sub = broker
+        .subscribe("orders.created", SubscribeOptions::new())
+        .await
+        .unwrap();
+    broker
+        .publish(Message::new("orders.created", "1"))
+        .await
+        .unwrap();
+    broker
+        .publish(Message::new("orders.created", "2"))
+        .await
+        .unwrap();
+
+    let d = sub.next().await.unwrap();
+    assert_eq!(d.inner().message().payload, "1", "borrowed raw delivery");
+    let (raw, cx) = d.into_parts();
+    assert!(
+        capture
+            .spans()
+            .iter()
+            .all(|s| s.name != "process orders.created"),
+        "into_parts keeps the process span open"
+    );
+    raw.ack().await.unwrap();
+    cx.span().end();
+    let first = named(&capture, "process orders.created");
+    assert_eq!(first.len(), 1, "ended by the caller");
+    assert!(first[0].events.is_empty(), "a plain ack records no event");
+
+    let d = sub.next().await.unwrap();
+    let raw = d.into_inner();
+    let spans = named(&capture, "process orders.created");
+    assert_eq!(spans.len(), 2, "into_inner ends the span at once");
+    let events: Vec<&str> = spans[1].events.iter().map(|e| e.name.as_ref()).collect();
+    assert_eq!(events, ["delivery unwrapped"]);
+    // The raw delivery still settles: a nack redelivers, outside any span.
+    raw.nack().await.unwrap();
+    let again = sub.next().await.unwrap();
+    assert_eq!(
+        (
+            again.message().payload.as_ref(),
+            again.message().delivery_attempt
+        ),
+        (b"2".as_ref(), 2)
+    );
+    again.ack().await.unwrap();
+}
+
+fn named(capture: &SpanCapture, name: &str) -> Vec<opentelemetry_sdk::trace::SpanData> {
+    capture
+        .spans()
+        .into_iter()
+        .filter(|s| s.name == name)
+        .collect()
+}

@@ -15,6 +15,9 @@ pub const KIND_DECODE: &str = "decode";
 /// Error kind of a message that reached `max_deliver` attempts.
 pub const KIND_MAX_DELIVER: &str = "max_deliver";
 
+/// Error kind of a message refused by [`Reject::reject`](tracewire_broker::Reject::reject).
+pub const KIND_REJECTED: &str = "rejected";
+
 /// What happened to a message handed to the dead-letter path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -26,8 +29,9 @@ pub(crate) enum Outcome {
     Failed,
 }
 
-/// The dead-letter topic for malformed messages.
-fn malformed_topic(inner: &Inner) -> Option<&str> {
+/// The dead-letter topic for malformed messages and rejected core NATS messages: the
+/// connection's, else JetStream's.
+pub(crate) fn malformed_topic(inner: &Inner) -> Option<&str> {
     inner.config.dead_letter_topic.as_deref().or_else(|| {
         inner
             .js
@@ -50,6 +54,16 @@ pub(crate) async fn dead_letter_malformed(
         &reason.to_string(),
     )
     .await
+}
+
+/// The dead-letter topic for rejected JetStream messages: JetStream's, else the
+/// connection's.
+pub(crate) fn stored_topic(inner: &Inner) -> Option<&str> {
+    inner
+        .js
+        .as_ref()
+        .and_then(|js| js.config.dead_letter_topic.as_deref())
+        .or(inner.config.dead_letter_topic.as_deref())
 }
 
 /// Publishes the dead-letter copy of `msg` to `topic` (even while closing).

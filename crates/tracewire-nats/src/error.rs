@@ -86,6 +86,13 @@ pub enum NatsError {
     /// The payload plus headers exceed the server's `max_payload`.
     #[error("message exceeds the server's max_payload")]
     TooLarge,
+    /// A rejected message could not be published to its dead-letter topic (the cause
+    /// is logged); JetStream redelivers it.
+    #[error("dead-letter publish to {topic:?} failed")]
+    DeadLetterFailed {
+        /// The dead-letter topic.
+        topic: String,
+    },
     /// Any other async-nats error.
     #[error("NATS client error")]
     Client(#[source] BoxError),

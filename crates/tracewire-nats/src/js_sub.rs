@@ -12,7 +12,9 @@ use tracewire_broker::{AckError, Message, SubscribeError, SubscribeOptions};
 
 use crate::broker::{Inner, Js, closed};
 use crate::codec::decode;
-use crate::dead_letter::{KIND_MAX_DELIVER, Outcome, dead_letter, dead_letter_malformed};
+use crate::dead_letter::{
+    KIND_MAX_DELIVER, KIND_REJECTED, Outcome, dead_letter, dead_letter_malformed, stored_topic,
+};
 use crate::keepalive::{Pending, Ticket};
 use crate::{JetStreamConfig, NatsError, StartFrom};
 
@@ -358,6 +360,31 @@ impl JsDelivery {
         }
         let kind = self.settle.nak(cfg);
         self.settle.send(kind).await
+    }
+}
+
+impl JsDelivery {
+    /// Dead-letters (kind `rejected`) and sends `+TERM`; with no dead-letter topic the
+    /// message is only terminated (logged and counted). If the dead-letter publish
+    /// fails, the message is nacked (redelivered) and the reject fails.
+    pub(crate) async fn reject(mut self, reason: &str) -> Result<(), AckError> {
+        self.ticket.take();
+        let inner = Arc::clone(&self.settle.inner);
+        let topic = stored_topic(&inner);
+        let outcome = dead_letter(&inner, topic, &self.message, KIND_REJECTED, reason).await;
+        match outcome {
+            Outcome::DeadLettered | Outcome::Discarded => self.settle.send(AckKind::Term).await,
+            Outcome::Failed => {
+                let kind = match inner.js.as_ref() {
+                    Some(js) => self.settle.nak(&js.config),
+                    None => AckKind::Nak(None),
+                };
+                let _ = self.settle.send(kind).await;
+                Err(AckError::Backend(Box::new(NatsError::DeadLetterFailed {
+                    topic: topic.unwrap_or_default().to_owned(),
+                })))
+            }
+        }
     }
 }
 

@@ -73,7 +73,7 @@ mod subscription;
 pub use broker::NatsBroker;
 pub use config::{Auth, DEFAULT_URL, NatsConfig, TlsConfig};
 pub use connect::ConnectionStats;
-pub use dead_letter::{KIND_DECODE, KIND_MAX_DELIVER};
+pub use dead_letter::{KIND_DECODE, KIND_MAX_DELIVER, KIND_REJECTED};
 pub use error::{ConnectError, NatsError};
 pub use js_config::{JetStreamConfig, Retention, StartFrom, Storage};
 pub use secret::Secret;

@@ -6,13 +6,15 @@ use async_nats::StatusCode;
 use futures_util::StreamExt as _;
 use tokio::sync::watch;
 use tracewire_broker::{
-    AckError, Delivery, Message, Overflow, SubscribeError, SubscribeOptions, Subscription,
+    AckError, Delivery, Message, Overflow, Reject, SubscribeError, SubscribeOptions, Subscription,
 };
 
 use crate::NatsError;
 use crate::broker::{Inner, closed};
 use crate::codec::decode;
-use crate::dead_letter::dead_letter_malformed;
+use crate::dead_letter::{
+    KIND_REJECTED, Outcome, dead_letter, dead_letter_malformed, malformed_topic,
+};
 use crate::js_sub::{JsDelivery, JsSub};
 
 /// A subscription on a [`NatsBroker`](crate::NatsBroker): core NATS or a JetStream
@@ -89,7 +91,10 @@ impl Subscription for NatsSubscription {
         self.live.as_ref()?;
         let delivery = match &mut self.kind {
             Kind::Core(sub) => sub.next().await.map(|message| NatsDelivery {
-                inner: DeliveryKind::Core(message),
+                inner: DeliveryKind::Core {
+                    message,
+                    broker: Arc::clone(&sub.inner),
+                },
             }),
             Kind::Js(sub) => sub.next().await.map(|d| NatsDelivery {
                 inner: DeliveryKind::Js(Box::new(d)),
@@ -114,6 +119,13 @@ impl Subscription for NatsSubscription {
 /// and after [`max_deliver`](crate::JetStreamConfig::max_deliver) attempts dead-letters
 /// the message and sends `+TERM`; while unsettled, `+WPI` keeps it from being
 /// redelivered; dropped unsettled, it is nacked.
+///
+/// [`reject`](Reject::reject) refuses a message for good: it is dead-lettered (kind
+/// [`KIND_REJECTED`](crate::KIND_REJECTED)) to the JetStream `dead_letter_topic`, else
+/// [`NatsConfig::dead_letter_topic`](crate::NatsConfig::dead_letter_topic), and
+/// terminated (`+TERM`); core NATS messages go to the same topics in the other order.
+/// Without any dead-letter topic the message is only discarded (logged, counted in
+/// `ConnectionStats::skipped`).
 #[derive(Debug)]
 pub struct NatsDelivery {
     inner: DeliveryKind,
@@ -121,14 +133,17 @@ pub struct NatsDelivery {
 
 #[derive(Debug)]
 enum DeliveryKind {
-    Core(Message),
+    Core {
+        message: Message,
+        broker: Arc<Inner>,
+    },
     Js(Box<JsDelivery>),
 }
 
 impl Delivery for NatsDelivery {
     fn message(&self) -> &Message {
         match &self.inner {
-            DeliveryKind::Core(m) => m,
+            DeliveryKind::Core { message, .. } => message,
             DeliveryKind::Js(d) => d.message(),
         }
     }
@@ -137,7 +152,7 @@ impl Delivery for NatsDelivery {
     /// then redelivered after `ack_wait`).
     async fn ack(self) -> Result<(), AckError> {
         match self.inner {
-            DeliveryKind::Core(_) => Ok(()),
+            DeliveryKind::Core { .. } => Ok(()),
             DeliveryKind::Js(d) => d.ack().await,
         }
     }
@@ -146,8 +161,34 @@ impl Delivery for NatsDelivery {
     /// then redelivered after `ack_wait`).
     async fn nack(self) -> Result<(), AckError> {
         match self.inner {
-            DeliveryKind::Core(_) => Ok(()),
+            DeliveryKind::Core { .. } => Ok(()),
             DeliveryKind::Js(d) => d.nack().await,
+        }
+    }
+}
+
+impl Reject for NatsDelivery {
+    /// Cancel-safety: dropping the future may leave a JetStream message unsettled (it
+    /// is then redelivered), or dead-lettered and still delivered again.
+    ///
+    /// # Errors
+    ///
+    /// [`NatsError::DeadLetterFailed`] inside [`AckError::Backend`] when the dead-letter
+    /// publish failed (a JetStream message is then nacked, so nothing is lost).
+    async fn reject(self, reason: &str) -> Result<(), AckError> {
+        match self.inner {
+            DeliveryKind::Core { message, broker } => {
+                let topic = malformed_topic(&broker);
+                match dead_letter(&broker, topic, &message, KIND_REJECTED, reason).await {
+                    Outcome::DeadLettered | Outcome::Discarded => Ok(()),
+                    Outcome::Failed => {
+                        Err(AckError::Backend(Box::new(NatsError::DeadLetterFailed {
+                            topic: topic.unwrap_or_default().to_owned(),
+                        })))
+                    }
+                }
+            }
+            DeliveryKind::Js(d) => d.reject(reason).await,
         }
     }
 }

@@ -6,7 +6,8 @@
 //! - **receive** starts a CONSUMER span `process {topic}` for each delivery: a child of
 //!   the producer's context *and* linked to it ([`ParentMode::ChildAndLink`], the
 //!   default), or only linked, in a new trace ([`ParentMode::LinkOnly`]). The span ends
-//!   when the delivery is acked or nacked (a nack adds an event); run the handler
+//!   when the delivery is acked, nacked (an event) or rejected ([`Reject`](crate::Reject):
+//!   an event and error status; see [`TracedDelivery`]); run the handler
 //!   with [`Delivery::context`](crate::Delivery::context) current
 //!   (`opentelemetry::trace::FutureExt::with_context`), as the router does.
 //!

@@ -6,8 +6,8 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 
 use super::Tracing;
 use crate::{
-    AckError, Broker, CloseError, Delivery, Guarantees, Message, PublishError, SubscribeError,
-    SubscribeOptions, Subscription,
+    AckError, Broker, CloseError, Delivery, Guarantees, Message, PublishError, Reject,
+    SubscribeError, SubscribeOptions, Subscription,
 };
 
 /// Wraps a broker so that publishes and deliveries are traced (see the
@@ -121,10 +121,41 @@ impl<S: Subscription> Subscription for TracedSubscription<S> {
 }
 
 /// A delivery with its `process` span, which ends when the delivery is settled.
+///
+/// Everything the wrapped delivery can do stays reachable: [`ack`](Delivery::ack) and
+/// [`nack`](Delivery::nack) through [`Delivery`], [`reject`](Reject::reject) whenever the
+/// wrapped delivery implements [`Reject`], and the wrapped delivery itself through
+/// [`inner`](Self::inner) (borrowed) or [`into_parts`](Self::into_parts) (to settle it
+/// with a backend-specific operation, inside its `process` span).
 #[derive(Debug)]
 pub struct TracedDelivery<D> {
     inner: D,
     cx: Context,
+}
+
+impl<D: Delivery> TracedDelivery<D> {
+    /// The wrapped delivery, for backend-specific accessors.
+    pub fn inner(&self) -> &D {
+        &self.inner
+    }
+
+    /// The wrapped delivery and the context of its `process` span, which keeps running:
+    /// settle the delivery (within the context, so the backend's own spans and events
+    /// land on it), then end the span with `cx.span().end()`. Dropping the last clone of
+    /// the context ends the span too.
+    pub fn into_parts(self) -> (D, Context) {
+        (self.inner, self.cx)
+    }
+
+    /// The wrapped delivery; its `process` span ends now, with a `delivery unwrapped`
+    /// event: what happens to the delivery afterwards is not traced. Prefer
+    /// [`into_parts`](Self::into_parts) to keep the span open until it is settled.
+    pub fn into_inner(self) -> D {
+        let span = self.cx.span();
+        span.add_event("delivery unwrapped", Vec::new());
+        span.end();
+        self.inner
+    }
 }
 
 impl<D: Delivery> Delivery for TracedDelivery<D> {
@@ -148,6 +179,38 @@ impl<D: Delivery> Delivery for TracedDelivery<D> {
         let span = self.cx.span();
         span.add_event("message nacked", Vec::new());
         let result = self.inner.nack().await;
+        span.end();
+        result
+    }
+}
+
+/// Attribute of the `message rejected` event: the reason given to `reject`.
+const REJECT_REASON: &str = "tracewire.messaging.reject.reason";
+
+impl<D: Reject> Reject for TracedDelivery<D> {
+    /// Rejects and ends the span: a `message rejected` event with the reason
+    /// (`tracewire.messaging.reject.reason`), error status with the reason and
+    /// `error.type` = `rejected`, since the message was not processed. If the wrapped
+    /// reject fails, the event `reject failed` carries its error.
+    async fn reject(self, reason: &str) -> Result<(), AckError> {
+        let span = self.cx.span();
+        span.add_event(
+            "message rejected",
+            vec![KeyValue::new(REJECT_REASON, reason.to_owned())],
+        );
+        span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, "rejected"));
+        span.set_status(Status::error(reason.to_owned()));
+        let result = self
+            .inner
+            .reject(reason)
+            .with_context(self.cx.clone())
+            .await;
+        if let Err(err) = &result {
+            span.add_event(
+                "reject failed",
+                vec![KeyValue::new(semconv::EXCEPTION_MESSAGE, err.to_string())],
+            );
+        }
         span.end();
         result
     }
