@@ -57,6 +57,8 @@ mod error;
 #[cfg(feature = "file")]
 pub mod file;
 mod guard;
+#[cfg(feature = "otlp-encode")]
+pub mod otlp;
 mod pipeline;
 mod propagation;
 pub mod tree;
