@@ -3,7 +3,8 @@
 //!
 //! Traced runs sample every message span and export it through the SDK's batch
 //! processor to `tracewire_testkit::bench::OtlpCountingExporter` (the OTLP exporter's
-//! encoding work, no network). Every traced message carries a valid `traceparent` in
+//! encoding work, no network), and record the `tracewire.websocket.*` metrics into an
+//! SDK meter provider (a periodic reader with an in-memory exporter). Every traced message carries a valid `traceparent` in
 //! its envelope, so the server extracts a parent each time and injects one into each
 //! reply.
 //!
@@ -25,6 +26,8 @@ use axum::Router;
 use axum::extract::ws::{Message as AxMessage, WebSocket, WebSocketUpgrade};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
@@ -170,8 +173,13 @@ fn main() {
     runtime.block_on(async move {
         let pipeline = ExportPipeline::new(65_536, 512);
         let provider = pipeline.tracer_provider.clone();
+        let metric_exporter = InMemoryMetricExporter::default();
+        let meter_provider = SdkMeterProvider::builder()
+            .with_periodic_exporter(metric_exporter.clone())
+            .build();
         let session = Session::new(traced_echo)
             .tracer_provider(&provider)
+            .meter_provider(&meter_provider)
             .propagator(Arc::new(tracewire_core::TracewirePropagator::default()));
 
         let plain = serve(Router::new().route("/ws", get(|ws: WebSocketUpgrade| async move {
@@ -224,5 +232,31 @@ fn main() {
             pipeline.exporter.bytes(),
             pipeline.exporter.export_mode()
         );
+        meter_provider.force_flush().unwrap();
+        println!(
+            "messages processed, per {}: {}",
+            tracewire_ws::metrics::PROCESS_DURATION,
+            processed(&metric_exporter)
+        );
     });
+}
+
+/// The count of the processing-duration histogram (every point; cumulative).
+fn processed(exporter: &InMemoryMetricExporter) -> u64 {
+    let exported = exporter.get_finished_metrics().unwrap();
+    let Some(last) = exported.last() else {
+        return 0;
+    };
+    let mut count = 0;
+    for scope in last.scope_metrics() {
+        for metric in scope.metrics() {
+            if metric.name() != tracewire_ws::metrics::PROCESS_DURATION {
+                continue;
+            }
+            if let AggregatedMetrics::F64(MetricData::Histogram(h)) = metric.data() {
+                count += h.data_points().map(|p| p.count()).sum::<u64>();
+            }
+        }
+    }
+    count
 }

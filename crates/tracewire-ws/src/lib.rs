@@ -16,6 +16,10 @@
 //!   in the message's own trace (linked to the connection span) or, without one, a child
 //!   of the connection span. The handler runs with that span current; replies sent
 //!   through its [`Responder`] carry its context.
+//! * Metrics ([`metrics`]): open connections, connection and per-message processing
+//!   durations, messages received, sent, rejected (by reason) and left unhandled, under
+//!   `tracewire.websocket.*`; the meter provider is the global one or
+//!   [`Session::meter_provider`].
 //! * Bad input never drops the connection: malformed JSON or an invalid envelope gets an
 //!   `error` envelope (`{"code", "reason"}`, correlated by `id`); a binary frame is
 //!   closed with 1003, an oversized message with 1009.
