@@ -13,19 +13,16 @@
 //! assert!(pipeline.exporter.bytes() > 0);
 //! ```
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
-use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
 };
-use prost::Message as _;
+use tracewire_telemetry::otlp::TraceRequestEncoder;
 
 /// The environment variable that picks what the export thread does in a benchmark run:
 /// `otlp` (the default: [`Export::Otlp`]) or `count` ([`Export::CountOnly`]).
@@ -34,8 +31,9 @@ pub const EXPORT_ENV: &str = "TRACEWIRE_BENCH_EXPORT";
 /// What [`OtlpCountingExporter`] does with each batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Export {
-    /// Convert and encode to OTLP protobuf, as `opentelemetry-otlp` does before sending:
-    /// the real cost of exporting (the figures in `BENCHMARKS.md` use this).
+    /// Encode to OTLP protobuf with the encoder `tracewire-telemetry`'s OTLP exporter
+    /// uses before sending: the real cost of exporting (the figures in `BENCHMARKS.md`
+    /// use this).
     Otlp,
     /// Only count the spans: what tracing costs the instrumented threads when the export
     /// thread's work is left out (to split the two, never as the headline figure).
@@ -53,14 +51,20 @@ impl Export {
     }
 }
 
-/// Does the CPU work of the OTLP exporter (`opentelemetry-otlp`, protobuf): each batch
-/// is converted to OTLP messages and encoded with the same `opentelemetry-proto`
-/// functions, then counted instead of sent. Neither a no-op (which would hide the
-/// export cost) nor a debug encoder such as JSON (which would overcharge it), unless
-/// built with [`Export::CountOnly`].
+/// Does the CPU work of `tracewire-telemetry`'s OTLP trace exporter (gRPC and
+/// HTTP/protobuf): each batch is encoded to an OTLP `ExportTraceServiceRequest` with the
+/// same [`TraceRequestEncoder`] into a reused buffer, then counted instead of sent.
+/// Neither a no-op (which would hide the export cost) nor a debug encoder such as JSON
+/// (which would overcharge it), unless built with [`Export::CountOnly`].
+///
+/// Figures in `BENCHMARKS.md` measured before 2026-11-26 used `opentelemetry-otlp`'s
+/// conversion and encoding (`opentelemetry-proto` + prost), about 6× the CPU per span
+/// on the export thread (see its "OTLP export (tracewire-telemetry)" section).
 #[derive(Debug, Clone)]
 pub struct OtlpCountingExporter {
-    resource: Arc<ResourceAttributesWithSchema>,
+    /// The encoder and its reused buffer (the batch processor exports one batch at a
+    /// time, so the lock is never contended).
+    encoding: Arc<Mutex<Encoding>>,
     export: Export,
     spans: Arc<AtomicU64>,
     bytes: Arc<AtomicU64>,
@@ -81,7 +85,7 @@ impl OtlpCountingExporter {
     /// An exporter doing `export` with each batch.
     pub fn with_export(export: Export) -> Self {
         Self {
-            resource: Arc::new(ResourceAttributesWithSchema::default()),
+            encoding: Arc::default(),
             export,
             spans: Arc::default(),
             bytes: Arc::default(),
@@ -111,19 +115,32 @@ impl SpanExporter for OtlpCountingExporter {
             self.spans.fetch_add(spans, Ordering::Relaxed);
             return Ok(());
         }
-        let request = ExportTraceServiceRequest {
-            resource_spans: group_spans_by_resource_and_scope(batch, &self.resource),
-        };
+        let mut encoding = self
+            .encoding
+            .lock()
+            .map_err(|_| OTelSdkError::InternalFailure("encoder lock poisoned".to_owned()))?;
+        let Encoding { encoder, body } = &mut *encoding;
         // Encoding, not just sizing: the buffer write is part of the exporter's work.
-        let body = request.encode_to_vec();
+        encoder.encode(&batch, body);
         self.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
         self.spans.fetch_add(spans, Ordering::Relaxed);
         Ok(())
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.resource = Arc::new(resource.into());
+        // this exporter's own encoder from now on (clones keep theirs)
+        self.encoding = Arc::new(Mutex::new(Encoding {
+            encoder: TraceRequestEncoder::new(resource),
+            body: Vec::new(),
+        }));
     }
+}
+
+/// The encoder and the buffer it reuses from batch to batch.
+#[derive(Debug, Default)]
+struct Encoding {
+    encoder: TraceRequestEncoder,
+    body: Vec<u8>,
 }
 
 /// A tracer provider that samples everything and exports through the SDK's
