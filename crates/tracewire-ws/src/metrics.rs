@@ -8,7 +8,7 @@
 //! | instrument | kind | unit | attributes | recorded |
 //! |---|---|---|---|---|
 //! | [`tracewire.websocket.connection.active`](CONNECTION_ACTIVE) | up-down counter | `{connection}` | base | +1 when the connection opens, -1 when it ends |
-//! | [`tracewire.websocket.connection.duration`](CONNECTION_DURATION) | histogram | `s` | base, `websocket.close.code`, `error.type` | when the connection ends (also a failed client handshake, with `error.type` only) |
+//! | [`tracewire.websocket.connection.duration`](CONNECTION_DURATION) | histogram | `s` | base, `websocket.close.code`, `error.type` | when the connection ends; from the connection span's start (on the client that includes the handshake; a failed handshake is recorded with `error.type` only) |
 //! | [`tracewire.websocket.process.duration`](PROCESS_DURATION) | histogram | `s` | base, `websocket.message.type`, `websocket.message.outcome`, `error.type` | when the handler of an inbound envelope has finished |
 //! | [`tracewire.websocket.received.messages`](RECEIVED_MESSAGES) | counter | `{message}` | base | per data message (text or binary) read from the socket |
 //! | [`tracewire.websocket.sent.messages`](SENT_MESSAGES) | counter | `{message}` | base | per envelope written to the socket (replies, pushes, error replies) |
@@ -175,6 +175,7 @@ impl SessionMetrics {
     }
 
     /// A client handshake that failed: no connection was open, only its duration.
+    #[cfg(feature = "client")]
     pub(crate) fn handshake_failed(
         &self,
         base: &[KeyValue],

@@ -73,6 +73,7 @@ impl ConnectionMeta {
 
     /// Marks the route as a template (`true`) or a concrete path (`false`), which
     /// decides whether the metrics carry it.
+    #[cfg(any(feature = "axum", feature = "client"))]
     pub(crate) fn templated(mut self, templated: bool) -> Self {
         self.templated = templated;
         self
