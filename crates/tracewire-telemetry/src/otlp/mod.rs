@@ -1,10 +1,71 @@
-//! tracewire's own OTLP trace encoding (and, with a transport feature, exporter).
+//! tracewire's own OTLP trace encoding and exporter.
 //!
 //! [`TraceRequestEncoder`] turns a batch of finished spans into the protobuf bytes of an
 //! OTLP `ExportTraceServiceRequest` without building `opentelemetry-proto`'s message
-//! tree first: about 5× less CPU per exported span than `opentelemetry-otlp` (see
-//! [`encode`] for why it is hand-written and how it is checked).
+//! tree first: about 6× less CPU per exported span than `opentelemetry-otlp` (see
+//! [`encode`] for why it is hand-written and how it is checked). With `otlp-grpc` or
+//! `otlp-http`, `OtlpTraceExporter` sends those bytes; it is what
+//! [`init`](crate::init) installs for `OTEL_EXPORTER_OTLP_PROTOCOL=grpc` and
+//! `http/protobuf`. `http/json` traces and all OTLP metrics still go through
+//! `opentelemetry-otlp`.
 
 pub mod encode;
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+mod exporter;
+#[cfg(feature = "otlp-grpc")]
+mod grpc;
+#[cfg(feature = "otlp-http")]
+mod http;
 
 pub use encode::{TraceRequestEncoder, encode_export_trace_request};
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+pub use exporter::{DEFAULT_TIMEOUT, OtlpTraceExporter};
+
+/// `endpoint` without the password of its userinfo, if any, for messages.
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+fn redact(endpoint: &str) -> String {
+    let (scheme, rest) = endpoint.split_once("://").unwrap_or(("", endpoint));
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let sep = if scheme.is_empty() { "" } else { "://" };
+            format!("{scheme}{sep}***@{}", &rest[at + 1..])
+        }
+        None => endpoint.to_owned(),
+    }
+}
+
+/// An error and its sources, `: `-separated.
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let next = e.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = e.source();
+    }
+    text
+}
+
+#[cfg(all(test, any(feature = "otlp-grpc", feature = "otlp-http")))]
+mod tests {
+    #[test]
+    fn redact_hides_userinfo_only() {
+        assert_eq!(
+            super::redact("http://u:secret@host:4318/v1/traces"),
+            "http://***@host:4318/v1/traces"
+        );
+        assert_eq!(
+            super::redact("http://host:4318/a@b"),
+            "http://host:4318/a@b"
+        );
+        assert_eq!(
+            super::redact("https://collector:4317"),
+            "https://collector:4317"
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! OTLP/gRPC transport: a lazily connected tonic channel and a codec that writes the
+//! pre-encoded request.
+
+use std::time::Duration;
+
+use bytes::{BufMut as _, Bytes};
+use http::uri::PathAndQuery;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message as _;
+use tonic::Code;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::MetadataMap;
+use tonic::transport::{Channel, Endpoint};
+
+use super::exporter::{Failure, Response};
+use crate::error::BoxError;
+
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+pub(super) struct GrpcTransport {
+    channel: Channel,
+    metadata: MetadataMap,
+    endpoint: String,
+}
+
+impl GrpcTransport {
+    /// Must run inside a Tokio runtime: `connect_lazy` spawns the channel's worker.
+    pub(super) fn new(
+        endpoint: &str,
+        metadata: MetadataMap,
+        timeout: Duration,
+    ) -> Result<Self, BoxError> {
+        let builder = Endpoint::from_shared(endpoint.to_owned())
+            .map_err(|e| {
+                format!(
+                    "invalid OTLP gRPC endpoint {}: {e}",
+                    super::redact(endpoint)
+                )
+            })?
+            .timeout(timeout)
+            .connect_timeout(timeout);
+        let https = builder.uri().scheme_str() == Some("https");
+        let builder = if https {
+            tls(builder, endpoint)?
+        } else {
+            builder
+        };
+        Ok(Self {
+            channel: builder.connect_lazy(),
+            metadata,
+            endpoint: super::redact(endpoint),
+        })
+    }
+
+    pub(super) fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub(super) async fn send(&self, body: Bytes, timeout: Duration) -> Result<Response, Failure> {
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        grpc.ready().await.map_err(|e| Failure {
+            message: format!("channel not ready: {}", super::chain(&e)),
+            retryable: true,
+        })?;
+        let mut request = tonic::Request::new(body);
+        *request.metadata_mut() = self.metadata.clone();
+        request.set_timeout(timeout);
+        grpc.unary(request, PathAndQuery::from_static(EXPORT_PATH), PreEncoded)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| failure(&status))
+    }
+}
+
+#[cfg(feature = "tls")]
+fn tls(builder: Endpoint, endpoint: &str) -> Result<Endpoint, BoxError> {
+    builder
+        .tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .with_webpki_roots()
+                .assume_http2(true),
+        )
+        .map_err(|e| {
+            format!(
+                "cannot configure TLS for OTLP gRPC endpoint {}: {e}",
+                super::redact(endpoint)
+            )
+            .into()
+        })
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls(_: Endpoint, endpoint: &str) -> Result<Endpoint, BoxError> {
+    Err(format!(
+        "OTLP gRPC endpoint {} is https: enable the `tls` feature of tracewire-telemetry",
+        super::redact(endpoint)
+    )
+    .into())
+}
+
+/// The status code, and for errors tonic raised locally (connect, timeout) their
+/// cause; never the server's message, which may echo credentials back.
+fn failure(status: &tonic::Status) -> Failure {
+    let code = status.code();
+    let mut message = format!("gRPC status {code:?}");
+    if let Some(source) = std::error::Error::source(status) {
+        message.push_str(": ");
+        message.push_str(&super::chain(source));
+    }
+    Failure {
+        message,
+        retryable: matches!(
+            code,
+            Code::Cancelled
+                | Code::DeadlineExceeded
+                | Code::ResourceExhausted
+                | Code::Aborted
+                | Code::OutOfRange
+                | Code::Unavailable
+                | Code::DataLoss
+        ),
+    }
+}
+
+/// Writes the already encoded `ExportTraceServiceRequest`; decodes the response.
+#[derive(Debug, Clone, Copy, Default)]
+struct PreEncoded;
+
+impl Codec for PreEncoded {
+    type Encode = Bytes;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = PreEncoded;
+    type Decoder = PreEncoded;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        PreEncoded
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        PreEncoded
+    }
+}
+
+impl Encoder for PreEncoded {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for PreEncoded {
+    type Item = ExportTraceServiceResponse;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Self::Error> {
+        ExportTraceServiceResponse::decode(src)
+            .map(Some)
+            .map_err(|e| {
+                tonic::Status::internal(format!("undecodable ExportTraceServiceResponse: {e}"))
+            })
+    }
+}

@@ -1,0 +1,118 @@
+//! OTLP/HTTP protobuf transport: a blocking reqwest client.
+//!
+//! Blocking, as `opentelemetry-otlp`'s default HTTP client: the batch span processor
+//! exports on its own thread without a Tokio runtime, where an async client would have
+//! no reactor to run on. reqwest directly rather than `opentelemetry-http`'s
+//! `HttpClient` trait: one client is all we need, and reqwest gives the status,
+//! timeouts and connection errors without another layer of boxing.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message as _;
+use reqwest::StatusCode;
+use reqwest::blocking::Client;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+
+use super::exporter::{Failure, Response};
+use crate::error::BoxError;
+
+pub(super) struct HttpTransport {
+    client: Client,
+    url: reqwest::Url,
+    headers: HeaderMap,
+    endpoint: String,
+}
+
+impl HttpTransport {
+    pub(super) fn new(
+        endpoint: &str,
+        mut headers: HeaderMap,
+        timeout: Duration,
+    ) -> Result<Self, BoxError> {
+        let url = reqwest::Url::parse(endpoint).map_err(|e| {
+            format!(
+                "invalid OTLP HTTP endpoint {}: {e}",
+                super::redact(endpoint)
+            )
+        })?;
+        match url.scheme() {
+            "http" => {}
+            "https" if cfg!(feature = "tls") => {}
+            "https" => {
+                return Err(format!(
+                    "OTLP HTTP endpoint {} is https: enable the `tls` feature of tracewire-telemetry",
+                    super::redact(endpoint)
+                )
+                .into());
+            }
+            other => {
+                return Err(format!(
+                    "OTLP HTTP endpoint {} has scheme {other:?}, not http or https",
+                    super::redact(endpoint)
+                )
+                .into());
+            }
+        }
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
+        // Building a blocking client inside a Tokio runtime panics (it starts and
+        // waits for its own runtime): build it on a thread of its own.
+        let client = std::thread::Builder::new()
+            .name("otlp-http-client".into())
+            .spawn(move || Client::builder().timeout(timeout).build())
+            .map_err(|e| format!("cannot spawn the thread building the HTTP client: {e}"))?
+            .join()
+            .map_err(|_| "building the blocking HTTP client panicked")??;
+        Ok(Self {
+            client,
+            url,
+            headers,
+            endpoint: super::redact(endpoint),
+        })
+    }
+
+    pub(super) fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// One blocking POST, bounded by `timeout`.
+    pub(super) fn send(&self, body: Bytes, timeout: Duration) -> Result<Response, Failure> {
+        let response = self
+            .client
+            .post(self.url.clone())
+            .timeout(timeout)
+            .headers(self.headers.clone())
+            .body(body)
+            .send()
+            .map_err(|e| Failure {
+                message: super::chain(&e.without_url()),
+                retryable: true,
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            // the body may echo credentials back: only the status is reported
+            return Err(Failure {
+                message: format!("HTTP status {status}"),
+                retryable: matches!(
+                    status,
+                    StatusCode::TOO_MANY_REQUESTS
+                        | StatusCode::BAD_GATEWAY
+                        | StatusCode::SERVICE_UNAVAILABLE
+                        | StatusCode::GATEWAY_TIMEOUT
+                ),
+            });
+        }
+        let body = response.bytes().map_err(|e| Failure {
+            message: format!("reading the response: {}", super::chain(&e.without_url())),
+            retryable: false,
+        })?;
+        ExportTraceServiceResponse::decode(body).map_err(|e| Failure {
+            message: format!("undecodable ExportTraceServiceResponse: {e}"),
+            retryable: false,
+        })
+    }
+}
