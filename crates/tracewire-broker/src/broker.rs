@@ -46,12 +46,56 @@ pub trait Broker: Clone + Send + Sync + 'static {
     /// Cancel-safety: dropping the future stops waiting; the broker stays closed.
     fn close(&self) -> impl Future<Output = Result<(), CloseError>> + Send;
 
-    /// Whether anyone subscribes to `topic`, where the backend can tell (`None` if not).
-    /// Request/reply uses it to fail fast with `NoResponders`.
+    /// Whether anyone subscribes to `topic`, where the backend can tell at once (`None`
+    /// if not). The default [`publish_request`](Broker::publish_request) asks it; a
+    /// backend that can only learn it from the network overrides `publish_request`.
     fn has_subscribers(&self, topic: &str) -> Option<bool> {
         let _ = topic;
         None
     }
+
+    /// Publishes a request (a message whose replies go to `msg.reply_to`) and tells
+    /// whether anyone received it, where the backend can tell: request/reply
+    /// ([`Requester`](crate::request_reply::Requester)) fails fast with `NoResponders`
+    /// on [`Responders::Absent`]. Backends that declare
+    /// [`Guarantees::reports_no_responders`] answer `Absent` for a topic nobody
+    /// subscribes to.
+    ///
+    /// The default asks [`has_subscribers`](Broker::has_subscribers): `Some(false)` is
+    /// `Absent` without publishing; otherwise the message is published and the answer is
+    /// `Present` (`Some(true)`) or `Unknown`. NATS overrides it: the server's "no
+    /// responders" status is only known after a round trip.
+    ///
+    /// Cancel-safety: as [`publish`](Broker::publish).
+    fn publish_request(
+        &self,
+        msg: Message,
+    ) -> impl Future<Output = Result<Responders, PublishError>> + Send {
+        async move {
+            let known = self.has_subscribers(&msg.topic);
+            if known == Some(false) {
+                return Ok(Responders::Absent);
+            }
+            self.publish(msg).await?;
+            Ok(match known {
+                Some(true) => Responders::Present,
+                _ => Responders::Unknown,
+            })
+        }
+    }
+}
+
+/// Whether a request reached anyone: the answer of [`Broker::publish_request`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Responders {
+    /// The backend cannot tell; the request was published.
+    Unknown,
+    /// Someone subscribes to the topic; the request was published.
+    Present,
+    /// Nobody subscribes to the topic: the request reached no one (it may not have
+    /// been published at all).
+    Absent,
 }
 
 /// A stream of deliveries for one subscription. Dropping it unsubscribes.
@@ -130,7 +174,8 @@ pub struct Guarantees {
     pub headers: bool,
     /// Per-subscription overflow policies other than backpressure are honoured.
     pub overflow_policies: bool,
-    /// [`Broker::has_subscribers`] answers, so requests can fail with `NoResponders`.
+    /// [`Broker::publish_request`] answers [`Responders::Absent`] for a topic nobody
+    /// subscribes to, so requests fail fast with `NoResponders`.
     pub reports_no_responders: bool,
 }
 

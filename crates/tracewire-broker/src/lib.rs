@@ -76,7 +76,9 @@ pub mod wire;
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub mod memory;
 
-pub use broker::{Broker, Delivery, Guarantees, Overflow, Reject, SubscribeOptions, Subscription};
+pub use broker::{
+    Broker, Delivery, Guarantees, Overflow, Reject, Responders, SubscribeOptions, Subscription,
+};
 pub use error::{AckError, BoxError, CloseError, PublishError, SubscribeError};
 pub use headers::Headers;
 pub use message::Message;

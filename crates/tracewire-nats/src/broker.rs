@@ -8,7 +8,8 @@ use async_nats::Client;
 use async_nats::jetstream::{self, context::PublishErrorKind};
 use tokio::sync::watch;
 use tracewire_broker::{
-    Broker, CloseError, Guarantees, Message, PublishError, SubscribeError, SubscribeOptions,
+    Broker, CloseError, Guarantees, Message, PublishError, Responders, SubscribeError,
+    SubscribeOptions,
 };
 
 use crate::codec::encode;
@@ -252,9 +253,11 @@ impl Broker for NatsBroker {
         "nats"
     }
 
-    /// Core NATS: ordered per publisher, queue groups, headers, native request/reply;
+    /// Core NATS: ordered per publisher, queue groups, headers, native request/reply,
+    /// no responders reported (see [`publish_request`](Broker::publish_request));
     /// at-most-once (no redelivery, ack and nack are no-ops). JetStream adds durable
-    /// and at-least-once.
+    /// and at-least-once, and no longer declares no responders (stored topics cannot
+    /// tell).
     fn guarantees(&self) -> Guarantees {
         let core = Guarantees::NONE
             .with_ordered(true)
@@ -262,9 +265,28 @@ impl Broker for NatsBroker {
             .with_headers(true)
             .with_native_request_reply(true);
         match &self.inner.js {
-            None => core,
+            None => core.with_reports_no_responders(true),
+            // A request to a stored topic is answered by the stream's PubAck, never by
+            // "no responders"; only topics the stream does not store can tell.
             Some(_) => core.with_durable(true).with_at_least_once(true),
         }
+    }
+
+    /// Core NATS: the request is published with a private probe inbox as its NATS
+    /// reply subject (`msg.reply_to` travels in the `tracewire-reply-to` header, where
+    /// tracewire responders send the reply), then an empty message to the probe itself.
+    /// The server handles one connection's messages in order: it answers a request
+    /// nobody subscribes to with a "no responders" status on the probe before it
+    /// delivers the second message there, so the first message on the probe tells
+    /// ([`Responders::Absent`] or [`Responders::Present`]). One extra subscription and
+    /// one server round trip per request; [`NatsBroker::request`] is the cheaper native
+    /// path. Without `reply_to`, and for topics the JetStream stream stores, this is
+    /// [`publish`](Broker::publish) and [`Responders::Unknown`].
+    ///
+    /// Cancel-safety: as [`publish`](Broker::publish); the probe is unsubscribed when
+    /// dropped.
+    async fn publish_request(&self, msg: Message) -> Result<Responders, PublishError> {
+        self.inner.publish_request(msg).await
     }
 
     /// Core NATS: `Ok` once the message is handed to the connection (at-most-once;

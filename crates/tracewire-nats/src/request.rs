@@ -3,13 +3,71 @@
 
 use std::time::Duration;
 
-use async_nats::client::RequestErrorKind;
-use tracewire_broker::Message;
+use async_nats::StatusCode;
+use async_nats::client::{PublishErrorKind, RequestErrorKind};
+use futures_util::StreamExt as _;
 use tracewire_broker::request_reply::{ERROR_HEADER, RequestError};
+use tracewire_broker::{Message, PublishError, Responders};
 
-use crate::broker::backend;
+use crate::broker::{Inner, backend};
 use crate::codec::{decode, encode};
 use crate::{NatsBroker, NatsError};
+
+impl Inner {
+    /// [`Broker::publish_request`](tracewire_broker::Broker::publish_request) for
+    /// [`NatsBroker`]: see its docs there.
+    pub(crate) async fn publish_request(&self, msg: Message) -> Result<Responders, PublishError> {
+        if msg.reply_to.is_none() || self.stored(&msg.topic).is_some() {
+            self.publish_inner(msg, false).await?;
+            return Ok(Responders::Unknown);
+        }
+        if self.is_closed() {
+            return Err(PublishError::Closed);
+        }
+        let subject = match self.subject(&msg.topic) {
+            Some(s) if !s.contains(['*', '>']) => s,
+            _ => return Err(PublishError::InvalidTopic(msg.topic)),
+        };
+        let headers = encode(&msg, None).map_err(backend)?;
+        let timeout = self.config.request_timeout;
+        let probe = self.client.new_inbox();
+        let exchange = async {
+            let mut answers = self
+                .client
+                .subscribe(probe.clone())
+                .await
+                .map_err(|e| backend(NatsError::client(e)))?;
+            let sent = self
+                .client
+                .publish_with_reply_and_headers(subject, probe.clone(), headers, msg.payload)
+                .await;
+            if let Err(err) = sent {
+                return Err(backend(match err.kind() {
+                    PublishErrorKind::MaxPayloadExceeded => NatsError::TooLarge,
+                    _ => NatsError::client(err),
+                }));
+            }
+            self.client
+                .publish(probe, bytes::Bytes::new())
+                .await
+                .map_err(|e| backend(NatsError::client(e)))?;
+            match answers.next().await {
+                Some(first) if first.status == Some(StatusCode::NO_RESPONDERS) => {
+                    Ok(Responders::Absent)
+                }
+                // Our own empty message, or (a race the server's ordering makes
+                // unlikely) a plain NATS responder's reply: someone got the request.
+                Some(_) => Ok(Responders::Present),
+                None => Err(backend(NatsError::client(
+                    "connection closed while publishing a request",
+                ))),
+            }
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or_else(|_| Err(backend(NatsError::timed_out("request publish", timeout))))
+    }
+}
 
 impl NatsBroker {
     /// Sends `msg` to `msg.topic` as a core NATS request and waits up to `timeout` for

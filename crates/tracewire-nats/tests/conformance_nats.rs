@@ -30,20 +30,16 @@ async fn core_nats_conforms() {
             .with_queue_groups(true)
             .with_headers(true)
             .with_native_request_reply(true)
+            .with_reports_no_responders(true)
     );
     let report = tracewire_testkit::conformance::run(make).await;
     let not_applicable: Vec<&str> = report.not_applicable.iter().map(|(n, _)| *n).collect();
     assert_eq!(
         not_applicable,
-        [
-            "ack_nack_redelivery",
-            "dead_letter",
-            "no_responders",
-            "durable"
-        ],
+        ["ack_nack_redelivery", "dead_letter", "durable"],
         "{report}"
     );
-    assert_eq!(report.passed.len(), 8, "{report}");
+    assert_eq!(report.passed.len(), 9, "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -103,3 +103,100 @@ async fn a_plain_nats_client_can_call_a_tracewire_responder() {
     assert_eq!(reply.payload, "ping");
     server.shutdown().await;
 }
+
+/// The generic `Requester` (correlation id + its own reply topic) over core NATS:
+/// nobody serving is `NoResponders` at once, not a timeout; with a responder it works,
+/// and a topic served by a silent subscriber still times out.
+#[tokio::test]
+async fn generic_requester_reports_no_responders_over_core_nats() {
+    use tracewire_broker::request_reply::Requester;
+    use tracewire_broker::{Broker as _, SubscribeOptions};
+
+    let broker = connect(core_config()).await;
+    let requester = Requester::new(broker.clone()).await.unwrap();
+    let timeout = Duration::from_secs(30);
+    let started = std::time::Instant::now();
+    let err = requester
+        .request("nobody.home", Message::new("", "x"), timeout)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RequestError::NoResponders(ref t) if t == "nobody.home"),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "prompt, not the {timeout:?} timeout: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(requester.pending_len(), 0);
+
+    let server = serve(broker.clone(), "math.double", |req: Message| async move {
+        let n: u64 = std::str::from_utf8(&req.payload)?.parse()?;
+        Ok::<_, BoxError>(Message::new("", (n * 2).to_string()))
+    })
+    .await
+    .unwrap();
+    for n in 1..=20_u64 {
+        let reply = requester
+            .request("math.double", Message::new("", n.to_string()), WAIT)
+            .await
+            .unwrap();
+        assert_eq!(reply.payload, (n * 2).to_string());
+    }
+    assert_eq!(requester.late_replies(), 0);
+
+    let silent = broker
+        .subscribe("silent", SubscribeOptions::new())
+        .await
+        .unwrap();
+    let err = requester
+        .request("silent", Message::new("", "x"), Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RequestError::TimedOut(_)), "{err:?}");
+    assert_eq!(requester.pending_len(), 0);
+    drop(silent);
+    server.shutdown().await;
+    broker.close().await.unwrap();
+}
+
+/// Through `Traced`, the request's `send` span says why it failed.
+#[tokio::test]
+async fn traced_generic_requester_reports_no_responders() {
+    use std::sync::Arc;
+
+    use opentelemetry::trace::Status;
+    use tracewire_broker::request_reply::Requester;
+    use tracewire_broker::trace::{Traced, Tracing};
+
+    let capture = tracewire_testkit::SpanCapture::new();
+    let tracing = Tracing::new(&capture.tracer_provider())
+        .with_propagator(Arc::new(tracewire_core::TracewirePropagator::default()));
+    let broker = Traced::new(connect(core_config()).await, tracing);
+    let requester = Requester::new(broker.clone()).await.unwrap();
+    let err = requester
+        .request(
+            "nobody.home",
+            Message::new("", "x"),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RequestError::NoResponders(_)), "{err:?}");
+    let spans = capture.spans();
+    let send = spans
+        .iter()
+        .find(|s| s.name == "send nobody.home")
+        .expect("send span");
+    assert!(
+        matches!(send.status, Status::Error { .. }),
+        "{:?}",
+        send.status
+    );
+    assert!(
+        send.attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == "error.type" && kv.value.as_str() == "no_responders")
+    );
+}

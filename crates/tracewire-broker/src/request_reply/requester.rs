@@ -14,7 +14,9 @@ use tokio::task::JoinHandle;
 use super::deadline::format_deadline;
 use super::{DEADLINE_HEADER, ERROR_HEADER, RequestError, deadline};
 use crate::trace::REPLY_TOPIC_PREFIX;
-use crate::{Broker, Delivery, Message, SubscribeError, SubscribeOptions, Subscription};
+use crate::{
+    Broker, Delivery, Message, Responders, SubscribeError, SubscribeOptions, Subscription,
+};
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Message>>>>;
 
@@ -146,7 +148,11 @@ impl<B: Broker> Requester<B> {
     /// Publishes `msg` to `topic` and waits up to `timeout` for the reply.
     ///
     /// The request gets a fresh correlation id and this requester's reply topic. The
-    /// timeout covers publishing too (a backpressured publish counts against it).
+    /// timeout covers publishing too (a backpressured publish counts against it). It is
+    /// published with [`Broker::publish_request`], so a backend that declares
+    /// [`reports_no_responders`](crate::Guarantees::reports_no_responders) makes a
+    /// request nobody serves fail at once with [`RequestError::NoResponders`] instead
+    /// of [`RequestError::TimedOut`].
     ///
     /// The deadline (now + `timeout`, wall clock) travels in the [`DEADLINE_HEADER`]
     /// header, so a responder skips a request nobody waits for any more. When `msg`
@@ -162,9 +168,6 @@ impl<B: Broker> Requester<B> {
         timeout: Duration,
     ) -> Result<Message, RequestError> {
         let shared = &self.shared;
-        if shared.broker.has_subscribers(topic) == Some(false) {
-            return Err(RequestError::NoResponders(topic.to_owned()));
-        }
         let id = uuid::Uuid::new_v4().to_string();
         topic.clone_into(&mut msg.topic);
         msg.reply_to = Some(shared.reply_topic.clone());
@@ -185,7 +188,11 @@ impl<B: Broker> Requester<B> {
             id,
         };
         let exchange = async {
-            shared.broker.publish(msg).await?;
+            // Backends that can tell say so here (the memory broker at once, core NATS
+            // after a server round trip): no waiting for a reply that cannot come.
+            if shared.broker.publish_request(msg).await? == Responders::Absent {
+                return Err(RequestError::NoResponders(topic.to_owned()));
+            }
             rx.await.map_err(|_| RequestError::Closed)
         };
         let reply = tokio::time::timeout(timeout, exchange)

@@ -6,7 +6,7 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 
 use super::Tracing;
 use crate::{
-    AckError, Broker, CloseError, Delivery, Guarantees, Message, PublishError, Reject,
+    AckError, Broker, CloseError, Delivery, Guarantees, Message, PublishError, Reject, Responders,
     SubscribeError, SubscribeOptions, Subscription,
 };
 
@@ -83,6 +83,32 @@ impl<B: Broker> Broker for Traced<B> {
 
     fn has_subscribers(&self, topic: &str) -> Option<bool> {
         self.inner.has_subscribers(topic)
+    }
+
+    /// Traced like [`publish`](Broker::publish) (`send {topic}`); a request that
+    /// reached no one ([`Responders::Absent`]) sets error status and
+    /// `error.type` = `no_responders`.
+    async fn publish_request(&self, mut msg: Message) -> Result<Responders, PublishError> {
+        let cx = self.tracing.start_send(self.inner.system(), &mut msg);
+        let result = self
+            .inner
+            .publish_request(msg)
+            .with_context(cx.clone())
+            .await;
+        let span = cx.span();
+        match &result {
+            Err(err) => {
+                span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type(err)));
+                span.set_status(Status::error(err.to_string()));
+            }
+            Ok(Responders::Absent) => {
+                span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, "no_responders"));
+                span.set_status(Status::error("no responders"));
+            }
+            Ok(_) => {}
+        }
+        span.end();
+        result
     }
 }
 

@@ -9,8 +9,8 @@ use opentelemetry::Context;
 use tracewire_amqp::{AmqpBroker, AmqpDelivery, AmqpSubscription};
 use tracewire_broker::memory::{MemoryBroker, MemoryDelivery, MemorySubscription};
 use tracewire_broker::{
-    AckError, Broker, CloseError, Delivery, Guarantees, Message, PublishError, SubscribeError,
-    SubscribeOptions, Subscription,
+    AckError, Broker, CloseError, Delivery, Guarantees, Message, PublishError, Responders,
+    SubscribeError, SubscribeOptions, Subscription,
 };
 #[cfg(feature = "nats")]
 use tracewire_nats::{NatsBroker, NatsDelivery, NatsSubscription};
@@ -98,6 +98,10 @@ impl Broker for AnyBroker {
 
     fn has_subscribers(&self, topic: &str) -> Option<bool> {
         each!(Self, self, b => b.has_subscribers(topic))
+    }
+
+    async fn publish_request(&self, msg: Message) -> Result<Responders, PublishError> {
+        each!(Self, self, b => b.publish_request(msg).await)
     }
 }
 
