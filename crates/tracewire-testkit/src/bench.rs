@@ -57,9 +57,11 @@ impl Export {
 /// Neither a no-op (which would hide the export cost) nor a debug encoder such as JSON
 /// (which would overcharge it), unless built with [`Export::CountOnly`].
 ///
-/// Figures in `BENCHMARKS.md` measured before 2026-11-26 used `opentelemetry-otlp`'s
-/// conversion and encoding (`opentelemetry-proto` + prost), about 6× the CPU per span
-/// on the export thread (see its "OTLP export (tracewire-telemetry)" section).
+/// Until this exporter switched to [`TraceRequestEncoder`], it used
+/// `opentelemetry-otlp`'s conversion and encoding (`opentelemetry-proto` + prost),
+/// about 6× the CPU per span on the export thread: figures in `BENCHMARKS.md` measured
+/// before that overcharge the export (see its "OTLP export (tracewire-telemetry)"
+/// section).
 #[derive(Debug, Clone)]
 pub struct OtlpCountingExporter {
     /// The encoder and its reused buffer (the batch processor exports one batch at a
