@@ -46,7 +46,8 @@ pub enum ConfigError {
     Headers {
         /// The variable read.
         var: &'static str,
-        /// The offending entry.
+        /// The offending entry, its value replaced by `…` (header values carry
+        /// credentials, and this error ends up in logs).
         entry: String,
         /// What is wrong with it.
         reason: &'static str,

@@ -345,7 +345,7 @@ fn grpc_metadata(
     for (key, value) in headers {
         let bad = |reason| ConfigError::Headers {
             var: "OTEL_EXPORTER_OTLP_HEADERS",
-            entry: format!("{key}={value}"),
+            entry: format!("{key}=…"),
             reason,
         };
         let k = MetadataKey::from_bytes(key.to_ascii_lowercase().as_bytes())
@@ -373,7 +373,7 @@ fn check_http_header(key: &str, value: &str) -> Result<(), ConfigError> {
     let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     let bad = |reason| ConfigError::Headers {
         var: "OTEL_EXPORTER_OTLP_HEADERS",
-        entry: format!("{key}={value}"),
+        entry: format!("{key}=…"),
         reason,
     };
     if key.is_empty() || !key.chars().all(token) {
@@ -414,7 +414,7 @@ fn http_header_map(
         check_http_header(key, value)?;
         let bad = |reason| ConfigError::Headers {
             var: "OTEL_EXPORTER_OTLP_HEADERS",
-            entry: format!("{key}={value}"),
+            entry: format!("{key}=…"),
             reason,
         };
         let name = HeaderName::from_bytes(key.as_bytes())

@@ -429,11 +429,12 @@ fn bad_grpc_header_is_a_typed_error() {
     let err = init(
         base_config("x")
             .with_otlp_protocol(OtlpProtocol::Grpc)
-            .with_otlp_header("bad key", "v"),
+            .with_otlp_header("bad key", "s3cret"),
     )
     .unwrap_err();
     assert!(
         matches!(err, TelemetryError::Config(ConfigError::Headers { .. })),
         "{err}"
     );
+    assert!(!format!("{err} {err:?}").contains("s3cret"), "{err:?}");
 }

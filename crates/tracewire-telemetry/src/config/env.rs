@@ -116,7 +116,7 @@ pub(super) fn apply(
         if let Some(raw) = get(lookup, var) {
             let pairs = parse_pairs(&raw).map_err(|(entry, reason)| ConfigError::Headers {
                 var,
-                entry,
+                entry: redacted_header_entry(&entry),
                 reason,
             })?;
             for (key, value) in pairs {
@@ -224,6 +224,15 @@ pub(crate) fn parse_sampler(
 /// Parses a W3C-Baggage-like `key=value,key=value` list with percent-encoded values
 /// (the format of `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_EXPORTER_OTLP_HEADERS`).
 /// On error returns the offending entry and the reason.
+/// A header entry as an error may show it: the name, never the value (which may be a
+/// token); an entry without `=` may be a bare secret, so none of it is shown.
+fn redacted_header_entry(entry: &str) -> String {
+    match entry.split_once('=') {
+        Some((key, _)) => format!("{}=…", key.trim()),
+        None => "(an entry without '=')".to_owned(),
+    }
+}
+
 pub(crate) fn parse_pairs(raw: &str) -> Result<Vec<(String, String)>, (String, &'static str)> {
     let mut out = Vec::new();
     for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
@@ -427,6 +436,22 @@ mod tests {
             c.otlp().protocol.traces_endpoint(c.otlp()),
             "http://t:1/custom"
         );
+    }
+
+    #[test]
+    fn header_errors_never_show_values() {
+        for raw in [
+            "Authorization=Bearer s3cret%FF",
+            "Bearer s3cret",
+            "x-api-key=s3cret,Bearer s3cret",
+        ] {
+            let err = config(&[("OTEL_EXPORTER_OTLP_HEADERS", raw)]).unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(matches!(err, ConfigError::Headers { .. }), "{raw}: {shown}");
+            assert!(!shown.contains("s3cret"), "{raw}: {shown}");
+        }
+        let err = config(&[("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=%FF")]).unwrap_err();
+        assert!(err.to_string().contains("Authorization=…"), "{err}");
     }
 
     #[rustfmt::skip]
