@@ -43,8 +43,96 @@ pub struct AmqpConfig {
     pub(crate) connect_timeout: Duration,
     pub(crate) operation_timeout: Duration,
     pub(crate) reconnect_timeout: Duration,
+    pub(crate) reconnect: ReconnectPolicy,
     pub(crate) drain_timeout: Duration,
     pub(crate) max_deliveries: Option<u32>,
+}
+
+/// How a lost connection is recovered: how long to keep trying, and the pause between
+/// two failed attempts (capped exponential backoff with jitter).
+///
+/// The default reconnects **for as long as the process runs**
+/// ([`give_up_after`](Self::give_up_after) `None`). A service outlives RabbitMQ restarts,
+/// upgrades and network partitions of any length: giving up would end every
+/// subscription for good (`next` returns `None`) and leave a process that looks alive
+/// but consumes nothing until someone restarts it. Publishes never wait for ever,
+/// whatever the policy: each waits at most [`AmqpConfig::reconnect_timeout`] for the
+/// connection, then fails with [`AmqpError::TimedOut`](crate::AmqpError::TimedOut).
+///
+/// Each failed attempt is logged at `warn` (attempt number, error, the pause before the
+/// next one, the URL without its password); [`AmqpBroker::is_connected`](crate::AmqpBroker::is_connected)
+/// tells the state.
+///
+/// ```
+/// use std::time::Duration;
+/// use tracewire_amqp::{AmqpConfig, ReconnectPolicy};
+///
+/// // Give up after five minutes without a connection, pausing 0.5 s to 30 s.
+/// let policy = ReconnectPolicy::forever()
+///     .give_up_after(Duration::from_secs(300))
+///     .delays(Duration::from_millis(500), Duration::from_secs(30));
+/// let config = AmqpConfig::from_env().reconnect_policy(policy);
+/// assert_eq!(policy.give_up_after, Some(Duration::from_secs(300)));
+/// # config.validate()?;
+/// # Ok::<(), tracewire_amqp::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReconnectPolicy {
+    /// Stop reconnecting after this long without a connection (`None`: never). Then
+    /// publishes fail with [`AmqpError::Disconnected`](crate::AmqpError::Disconnected)
+    /// and subscriptions end.
+    pub give_up_after: Option<Duration>,
+    /// The pause after the first failed attempt (default 100 ms); it doubles with each
+    /// failure in a row.
+    pub min_delay: Duration,
+    /// The longest pause (default 10 s).
+    pub max_delay: Duration,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        Self::forever()
+    }
+}
+
+impl ReconnectPolicy {
+    /// Reconnect for ever, pausing 100 ms doubling to 10 s (the default).
+    pub const fn forever() -> Self {
+        Self {
+            give_up_after: None,
+            min_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(10),
+        }
+    }
+
+    /// Give up after `after` without a connection.
+    #[must_use]
+    pub const fn give_up_after(mut self, after: Duration) -> Self {
+        self.give_up_after = Some(after);
+        self
+    }
+
+    /// The first and the longest pause between two failed attempts.
+    #[must_use]
+    pub const fn delays(mut self, min: Duration, max: Duration) -> Self {
+        self.min_delay = min;
+        self.max_delay = max;
+        self
+    }
+
+    /// The pause after `failures` failed attempts in a row (1 or more): the capped
+    /// exponential delay `d`, "equal jitter": `d / 2` plus a random part of `d / 2`
+    /// (`unit` in `[0, 1)`), so that many clients cut at once do not redial in step.
+    pub(crate) fn delay(&self, failures: u32, unit: f64) -> Duration {
+        let doublings = failures.saturating_sub(1).min(30);
+        let capped = self
+            .min_delay
+            .saturating_mul(1_u32 << doublings)
+            .min(self.max_delay);
+        let half = capped / 2;
+        half + half.mul_f64(unit.clamp(0.0, 1.0))
+    }
 }
 
 /// Why an [`AmqpConfig`] is unusable: every problem found, joined.
@@ -65,7 +153,8 @@ impl AmqpConfig {
     /// Settings for `url` (`amqp://user:pass@host:port/vhost`, `amqps://` with the `tls`
     /// feature; the vhost `/` is written `%2f`) with the defaults: exchange `tracewire`,
     /// not durable, prefetch 64, heartbeat 30 s, connection name `tracewire`, connect and
-    /// operation timeouts 10 s, reconnect wait 60 s, drain 30 s, no delivery limit.
+    /// operation timeouts 10 s, reconnect wait 60 s (per publish), reconnecting for ever
+    /// ([`ReconnectPolicy::forever`]), drain 30 s, no delivery limit.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -77,6 +166,7 @@ impl AmqpConfig {
             connect_timeout: Duration::from_secs(10),
             operation_timeout: Duration::from_secs(10),
             reconnect_timeout: Duration::from_secs(60),
+            reconnect: ReconnectPolicy::forever(),
             drain_timeout: Duration::from_secs(30),
             max_deliveries: None,
         }
@@ -143,10 +233,20 @@ impl AmqpConfig {
         self
     }
 
-    /// How long a publish waits for the connection to come back before failing.
+    /// How long a publish (or a `subscribe` call) waits for the connection to come back
+    /// before failing with [`AmqpError::TimedOut`](crate::AmqpError::TimedOut)
+    /// (operation `reconnect`). Reconnecting itself goes on after that, as the
+    /// [`reconnect_policy`](Self::reconnect_policy) says.
     #[must_use]
     pub fn reconnect_timeout(mut self, timeout: Duration) -> Self {
         self.reconnect_timeout = timeout;
+        self
+    }
+
+    /// How a lost connection is recovered (default: for ever, see [`ReconnectPolicy`]).
+    #[must_use]
+    pub fn reconnect_policy(mut self, policy: ReconnectPolicy) -> Self {
+        self.reconnect = policy;
         self
     }
 
@@ -234,6 +334,16 @@ impl AmqpConfig {
                 problems.push(format!("{name}: must be more than zero"));
             }
         }
+        let policy = &self.reconnect;
+        if policy.give_up_after.is_some_and(|d| d.is_zero()) {
+            problems.push("reconnect_policy.give_up_after: must be more than zero".to_owned());
+        }
+        if policy.min_delay.is_zero() || policy.max_delay < policy.min_delay {
+            problems.push(
+                "reconnect_policy: min_delay must be more than zero and at most max_delay"
+                    .to_owned(),
+            );
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -266,6 +376,7 @@ impl fmt::Debug for AmqpConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("operation_timeout", &self.operation_timeout)
             .field("reconnect_timeout", &self.reconnect_timeout)
+            .field("reconnect", &self.reconnect)
             .field("drain_timeout", &self.drain_timeout)
             .field("max_deliveries", &self.max_deliveries)
             .finish()
@@ -297,6 +408,28 @@ mod tests {
         let err = config.validate().unwrap_err();
         assert_eq!(err.problems.len(), 4, "{err}");
         assert!(AmqpConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn reconnect_delays_back_off_with_jitter_up_to_the_cap() {
+        let policy =
+            ReconnectPolicy::forever().delays(Duration::from_millis(100), Duration::from_secs(2));
+        let low: Vec<u128> = (1..=7).map(|n| policy.delay(n, 0.0).as_millis()).collect();
+        let high: Vec<u128> = (1..=7).map(|n| policy.delay(n, 1.0).as_millis()).collect();
+        assert_eq!(low, [50, 100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(high, [100, 200, 400, 800, 1600, 2000, 2000]);
+        assert_eq!(policy.delay(u32::MAX, 0.5), Duration::from_millis(1500));
+        assert_eq!(
+            AmqpConfig::default().reconnect.give_up_after,
+            None,
+            "for ever"
+        );
+        let bad = AmqpConfig::default().reconnect_policy(
+            ReconnectPolicy::forever()
+                .give_up_after(Duration::ZERO)
+                .delays(Duration::from_secs(2), Duration::from_secs(1)),
+        );
+        assert_eq!(bad.validate().unwrap_err().problems.len(), 2);
     }
 
     #[test]

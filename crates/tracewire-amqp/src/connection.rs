@@ -199,7 +199,7 @@ pub(crate) struct Outgoing<'a> {
 /// hold it twice: consumers deduplicate on the message id).
 ///
 /// Each attempt may take `operation_timeout`; waiting for a connection, at most
-/// `reconnect_timeout` in all.
+/// `reconnect_timeout` in all (reconnecting goes on after that, for the next publish).
 pub(crate) async fn publish_confirmed(
     session: &Session,
     config: &AmqpConfig,
@@ -209,7 +209,7 @@ pub(crate) async fn publish_confirmed(
     let mut min_generation = 0;
     loop {
         let link = session
-            .link(min_generation, deadline)
+            .link(min_generation, Some(deadline))
             .await
             .map_err(|why| why.into_error(config))?;
         let attempt = async {

@@ -58,7 +58,7 @@ async fn drain(inner: &Inner, subs: &[Arc<SubState>], deadline: Instant) -> Resu
     until(deadline, || inner.in_flight.load(Ordering::Acquire) == 0).await?;
     let op = inner.config.operation_timeout;
     // While reconnecting, wait for the connection (the subscriptions consume again on it).
-    let link = inner.session.link(0, deadline).await.map_err(drop)?;
+    let link = inner.session.link(0, Some(deadline)).await.map_err(drop)?;
     // A channel of its own for the passive declares: a failed one closes its channel.
     let probe = timed("channel.open", op, link.connection.create_channel())
         .await

@@ -50,8 +50,8 @@ pub enum AmqpError {
     #[error("cannot encode the message: {0}")]
     Encode(String),
     /// The connection is gone and will not come back: the broker was closed, or
-    /// reconnecting gave up after
-    /// [`reconnect_timeout`](crate::AmqpConfig::reconnect_timeout).
+    /// reconnecting gave up
+    /// ([`ReconnectPolicy::give_up_after`](crate::ReconnectPolicy::give_up_after)).
     #[error("not connected to RabbitMQ: {0}")]
     Disconnected(&'static str),
     /// An AMQP operation failed (connection lost without recovery, channel closed by

@@ -39,7 +39,7 @@
 //! | `nack`                             | republish with `x-tracewire-attempt` + 1, then ack          |
 //! | [`AmqpDelivery::reject`], bad input | dead-letter exchange `{exchange}.dlx`, reason in headers   |
 //! | request/reply inbox `_INBOX.*`     | an exclusive queue of that very name                        |
-//! | reconnection                       | a new connection (ours, not lapin's recovery); in-flight publishes retried, consumers re-created |
+//! | reconnection                       | a new connection (ours, not lapin's recovery), for ever by default ([`ReconnectPolicy`]); in-flight publishes retried, consumers re-created |
 //!
 //! Header mapping: see [`codec`]. The guide is `docs/brokers.md` (section RabbitMQ).
 //!
@@ -68,6 +68,6 @@ mod session;
 mod subscription;
 
 pub use broker::AmqpBroker;
-pub use config::{AmqpConfig, ConfigError, DEFAULT_URL, URL_ENV_VARS};
+pub use config::{AmqpConfig, ConfigError, DEFAULT_URL, ReconnectPolicy, URL_ENV_VARS};
 pub use error::AmqpError;
 pub use subscription::{AmqpDelivery, AmqpSubscription};

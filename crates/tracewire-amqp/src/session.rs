@@ -25,9 +25,16 @@ use crate::{AmqpConfig, AmqpError};
 /// How often a waiter or the supervisor looks at a link's health (lapin has no event
 /// for every change of state).
 const POLL: Duration = Duration::from_millis(20);
-/// First pause between two failed reconnections; doubled each time.
-const MIN_DELAY: Duration = Duration::from_millis(100);
-const MAX_DELAY: Duration = Duration::from_secs(2);
+/// A number in `[0, 1)`, different at each call (the jitter of the backoff; no need for
+/// a cryptographic source).
+fn jitter_unit() -> f64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    // 53 bits: exactly representable.
+    (bits >> 11) as f64 / (1_u64 << 53) as f64
+}
 
 /// One connection and its publisher channel. A new link gets the next generation.
 pub(crate) struct Link {
@@ -54,7 +61,7 @@ enum State {
     Up(Arc<Link>),
     /// Reconnecting.
     Down,
-    /// Reconnection gave up after `reconnect_timeout`.
+    /// Reconnection gave up (`ReconnectPolicy::give_up_after`).
     Failed,
     /// Closed or dropped.
     Closed,
@@ -119,12 +126,13 @@ impl Session {
         self.current().is_some()
     }
 
-    /// Waits, until `deadline`, for a healthy link of generation `min_generation` or
-    /// later (a caller that failed on generation `g` asks for `g + 1`).
+    /// Waits, until `deadline` (`None`: as long as the session reconnects), for a
+    /// healthy link of generation `min_generation` or later (a caller that failed on
+    /// generation `g` asks for `g + 1`).
     pub(crate) async fn link(
         &self,
         min_generation: u64,
-        deadline: Instant,
+        deadline: Option<Instant>,
     ) -> Result<Arc<Link>, Unavailable> {
         let mut changes = self.state.subscribe();
         loop {
@@ -137,11 +145,12 @@ impl Session {
                 State::Up(_) | State::Down => {}
             }
             let now = Instant::now();
-            if now >= deadline {
-                return Err(Unavailable::TimedOut);
-            }
+            let wait = match deadline {
+                Some(deadline) if now >= deadline => return Err(Unavailable::TimedOut),
+                Some(deadline) => POLL.min(deadline - now),
+                None => POLL,
+            };
             // A new state, or a look at the link's health again.
-            let wait = POLL.min(deadline - now);
             let _ = tokio::time::timeout(wait, changes.changed()).await;
         }
     }
@@ -175,7 +184,8 @@ impl Session {
 }
 
 /// Watches the link; when it dies (its IO loop ended, the connection or the publisher
-/// channel is no longer open), dials a new one, paced, for at most `reconnect_timeout`.
+/// channel is no longer open), dials a new one, with the backoff of the
+/// [`ReconnectPolicy`](crate::ReconnectPolicy), for ever or until it gives up.
 async fn supervise(session: Arc<Session>, mut link: Arc<Link>, mut exited: oneshot::Receiver<()>) {
     let mut changes = session.state.subscribe();
     loop {
@@ -209,19 +219,30 @@ async fn supervise(session: Arc<Session>, mut link: Arc<Link>, mut exited: onesh
         }
         let generation = link.generation + 1;
         let since = Instant::now();
-        let mut delay = MIN_DELAY;
+        let policy = session.config.reconnect;
+        let mut failures: u32 = 0;
         let next = loop {
             match connect(&session.config).await {
                 Ok(next) => break next,
                 Err(error) => {
-                    if since.elapsed() >= session.config.reconnect_timeout {
-                        tracing::warn!(%error, after = ?session.config.reconnect_timeout, "giving up reconnecting to RabbitMQ");
+                    failures = failures.saturating_add(1);
+                    let down_for = since.elapsed();
+                    if policy.give_up_after.is_some_and(|limit| down_for >= limit) {
+                        tracing::error!(
+                            %error, attempts = failures, ?down_for,
+                            url = %session.config.redacted_url(),
+                            "giving up reconnecting to RabbitMQ: publishes fail and subscriptions end from now on"
+                        );
                         session.set(State::Failed);
                         return;
                     }
-                    tracing::debug!(%error, ?delay, "reconnecting to RabbitMQ failed; retrying");
+                    let delay = policy.delay(failures, jitter_unit());
+                    tracing::warn!(
+                        %error, attempt = failures, ?delay, ?down_for,
+                        url = %session.config.redacted_url(),
+                        "reconnecting to RabbitMQ failed; retrying"
+                    );
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(MAX_DELAY);
                     if session.closed() {
                         return;
                     }
@@ -246,7 +267,10 @@ async fn supervise(session: Arc<Session>, mut link: Arc<Link>, mut exited: onesh
             let _ = close_link(&link, session.config.operation_timeout).await;
             return;
         }
-        tracing::info!(generation, "reconnected to RabbitMQ");
+        tracing::info!(
+            generation, attempts = failures + 1, down_for = ?since.elapsed(),
+            "reconnected to RabbitMQ"
+        );
     }
 }
 

@@ -179,7 +179,7 @@ pub(crate) async fn open(
     let deadline = Instant::now() + inner.config.reconnect_timeout;
     let link = inner
         .session
-        .link(0, deadline)
+        .link(0, Some(deadline))
         .await
         .map_err(|why| why.into_error(&inner.config))?;
     let (consuming, consumer) = plan.consume(&link, inner.config.operation_timeout).await?;
@@ -324,8 +324,9 @@ fn close_channel(channel: Channel) {
 impl Subscription for AmqpSubscription {
     type Delivery = AmqpDelivery;
 
-    /// The next decodable message. While the connection is being recovered it waits
-    /// (up to [`reconnect_timeout`](crate::AmqpConfig::reconnect_timeout), then ends).
+    /// The next decodable message. While the connection is being recovered it waits:
+    /// for as long as reconnecting goes on ([`ReconnectPolicy`](crate::ReconnectPolicy);
+    /// for ever by default), and ends (`None`) if reconnecting gives up.
     ///
     /// Cancel-safety: cancel-safe (a task moves deliveries from the AMQP consumer into a
     /// buffer of `capacity`; this only takes from the buffer).
@@ -465,7 +466,9 @@ async fn forward(
 
 /// Consumes again after the consumer of link `generation` ended (`healthy_end`: without
 /// an error): on that link if it is still up, else on the next one. Gives up (`None`)
-/// when the broker is closing, the subscription is gone, or after `reconnect_timeout`.
+/// when the broker is closing, the subscription is gone, or reconnecting gave up
+/// (`ReconnectPolicy::give_up_after`; with no limit, it waits for as long as the session
+/// reconnects).
 async fn resume(
     plan: &Plan,
     state: &SubState,
@@ -475,7 +478,11 @@ async fn resume(
 ) -> Option<Pumped> {
     let stopping =
         || inner.closed.load(Ordering::Acquire) || state.finished.load(Ordering::Acquire);
-    let deadline = Instant::now() + inner.config.reconnect_timeout;
+    let deadline = inner
+        .config
+        .reconnect
+        .give_up_after
+        .map(|limit| Instant::now() + limit);
     let mut min_generation = generation;
     if healthy_end {
         tokio::time::sleep(RESUME_PAUSE).await;
@@ -515,9 +522,12 @@ async fn resume(
                 if !link.healthy() {
                     min_generation = link.generation + 1;
                 }
-                if Instant::now() >= deadline {
+                if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                     tracing::warn!(queue = %plan.queue, %error, "subscription ends: could not consume again");
                     return None;
+                }
+                if link.healthy() {
+                    tracing::warn!(queue = %plan.queue, %error, "consuming again failed on a live connection; retrying");
                 }
                 tokio::time::sleep(RESUME_PAUSE).await;
             }

@@ -26,11 +26,13 @@ const PUBLISHERS: usize = 8;
 /// The tests count lapin IO threads process-wide, so they run one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Forwards 127.0.0.1:<port> to RabbitMQ; `sever` drops every open connection.
+/// Forwards 127.0.0.1:<port> to RabbitMQ; `sever` drops every open connection;
+/// `outage` also drops every new one (RabbitMQ unreachable) until `restore`.
 struct Proxy {
     port: u16,
     conns: Arc<Mutex<Vec<AbortHandle>>>,
     accepted: Arc<AtomicUsize>,
+    down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Proxy {
@@ -39,10 +41,15 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let conns: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
         let accepted = Arc::new(AtomicUsize::new(0));
-        let (c, a) = (Arc::clone(&conns), Arc::clone(&accepted));
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (c, a, d) = (Arc::clone(&conns), Arc::clone(&accepted), Arc::clone(&down));
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 a.fetch_add(1, Ordering::SeqCst);
+                if d.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
                 let task = tokio::spawn(async move {
                     let Ok(mut server) = TcpStream::connect(common::ADDR).await else {
                         return;
@@ -56,6 +63,7 @@ impl Proxy {
             port,
             conns,
             accepted,
+            down,
         }
     }
 
@@ -63,6 +71,15 @@ impl Proxy {
         for conn in self.conns.lock().unwrap().drain(..) {
             conn.abort();
         }
+    }
+
+    fn outage(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        self.sever();
+    }
+
+    fn restore(&self) {
+        self.down.store(false, Ordering::SeqCst);
     }
 }
 
@@ -268,5 +285,146 @@ async fn dropped_broker_leaves_no_io_thread() {
         0,
         "a lapin IO thread outlived the dropped broker"
     );
+    common::delete_exchanges(&exchange).await;
+}
+
+/// RabbitMQ unreachable for longer than a publish waits (the old give-up point was that
+/// same `reconnect_timeout`): the client keeps reconnecting with backoff, a publish
+/// during the outage fails with `TimedOut { operation: "reconnect" }`, and once RabbitMQ
+/// is back the subscription resumes and every confirmed message is consumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_longer_than_the_publish_wait_reconnects_for_ever() {
+    use tracewire_amqp::{AmqpError, ReconnectPolicy};
+    use tracewire_broker::PublishError;
+
+    let _serial = SERIAL.lock().await;
+    common::require_rabbitmq().await;
+    let proxy = Proxy::start().await;
+    let publish_wait = Duration::from_secs(1);
+    let config = common::config("outage")
+        .durable(true)
+        .url_for_test(proxy.port)
+        .connect_timeout(Duration::from_secs(2))
+        .reconnect_timeout(publish_wait)
+        .reconnect_policy(
+            ReconnectPolicy::forever()
+                .delays(Duration::from_millis(50), Duration::from_millis(400)),
+        );
+    let exchange = config.exchange_name().to_owned();
+    let broker = common::connect(config).await;
+    let mut sub = broker
+        .subscribe("outage.stream", SubscribeOptions::new().queue_group("g"))
+        .await
+        .unwrap();
+    let queue = sub.queue().to_owned();
+    let (got, mut received) = watch::channel(HashSet::<String>::new());
+    let consumer = tokio::spawn(async move {
+        while let Some(d) = sub.next().await {
+            let payload = String::from_utf8_lossy(&d.message().payload).into_owned();
+            got.send_modify(|got| {
+                got.insert(payload);
+            });
+            let _ = d.ack().await;
+        }
+        // Reaching here means the subscription ended: the test below then fails.
+    });
+    let mut sent = HashSet::new();
+    for i in 0..10 {
+        let payload = format!("before-{i}");
+        broker
+            .publish(Message::new("outage.stream", payload.clone()))
+            .await
+            .unwrap();
+        sent.insert(payload);
+    }
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        received.wait_for(|got| sent.is_subset(got)),
+    )
+    .await
+    .expect("consumed before the outage")
+    .unwrap();
+
+    proxy.outage();
+    let started = tokio::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while broker.is_connected() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the cut is noticed");
+    let attempts_before = proxy.accepted.load(Ordering::SeqCst);
+    let err = tokio::time::timeout(
+        Duration::from_secs(15),
+        broker.publish(Message::new("outage.stream", "during")),
+    )
+    .await
+    .expect("a publish during the outage fails after its own wait")
+    .unwrap_err();
+    let PublishError::Backend(source) = &err else {
+        panic!("expected a backend error, got {err:?}");
+    };
+    assert!(
+        matches!(
+            source.downcast_ref::<AmqpError>(),
+            Some(AmqpError::TimedOut { operation: "reconnect", after }) if *after == publish_wait
+        ),
+        "{source:?}"
+    );
+    // Stay down for three publish waits: the old behaviour gave up after one.
+    let outage = publish_wait * 3;
+    tokio::time::sleep(outage.saturating_sub(started.elapsed())).await;
+    assert!(!broker.is_connected());
+    let attempts = proxy.accepted.load(Ordering::SeqCst) - attempts_before;
+    assert!(
+        attempts >= 3,
+        "still reconnecting during the outage: {attempts} attempts"
+    );
+    assert!(
+        !consumer.is_finished(),
+        "the subscription waits for the connection"
+    );
+
+    proxy.restore();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !broker.is_connected() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("reconnected once RabbitMQ is back");
+    for i in 0..10 {
+        let payload = format!("after-{i}");
+        broker
+            .publish(Message::new("outage.stream", payload.clone()))
+            .await
+            .unwrap();
+        sent.insert(payload);
+    }
+    let all = tokio::time::timeout(
+        Duration::from_secs(30),
+        received.wait_for(|got| sent.is_subset(got)),
+    )
+    .await
+    .map(|seen| seen.map(drop));
+    if all.is_err() {
+        let missing: Vec<String> = sent.difference(&received.borrow()).cloned().collect();
+        panic!("the subscription did not resume: missing {missing:?}");
+    }
+    consumer.abort();
+    broker.close().await.unwrap();
+    drop(broker);
+    assert_eq!(
+        io_threads_settled(),
+        0,
+        "a lapin IO thread is still running"
+    );
+    let conn = common::raw().await;
+    let ch = conn.create_channel().await.unwrap();
+    ch.queue_delete(queue.as_str().into(), Default::default())
+        .await
+        .unwrap();
+    let _ = conn.close(200, "cleanup".into()).await;
     common::delete_exchanges(&exchange).await;
 }
