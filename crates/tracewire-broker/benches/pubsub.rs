@@ -48,18 +48,17 @@ async fn pubsub<B: Broker>(broker: B, subscribers: usize) -> f64 {
 
 /// Watermill's method (watermill-benchmark: "produce a big number of messages on a
 /// topic, then subscribe and consume all of them"), so that its published figures
-/// compare like for like: the subscription holds every message, the publisher runs
-/// alone, then the consumer runs alone. Each phase's time includes `flush`, which on the
-/// traced side waits until the phase's spans are exported: the export is charged to the
-/// phase that made the spans. Returns (published/s, consumed/s).
-async fn phases<B: Broker>(broker: B, flush: impl Fn()) -> (f64, f64) {
-    let mut sub = broker
-        .subscribe(
-            "bench.phases",
-            SubscribeOptions::new().capacity(MESSAGES as usize),
-        )
-        .await
-        .unwrap();
+/// compare like for like: every subscription holds every message, the publisher runs
+/// alone, then the consumers run alone (one task each). Each phase's time includes
+/// `flush`, which on the traced side waits until the phase's spans are exported: the
+/// export is charged to the phase that made the spans. Returns (messages published/s,
+/// deliveries consumed/s).
+async fn phases<B: Broker>(broker: B, subscribers: usize, flush: impl Fn()) -> (f64, f64) {
+    let mut subs = Vec::new();
+    for _ in 0..subscribers {
+        let options = SubscribeOptions::new().capacity(MESSAGES as usize);
+        subs.push(broker.subscribe("bench.phases", options).await.unwrap());
+    }
     let start = Instant::now();
     for _ in 0..MESSAGES {
         broker
@@ -70,12 +69,22 @@ async fn phases<B: Broker>(broker: B, flush: impl Fn()) -> (f64, f64) {
     flush();
     let published = MESSAGES as f64 / start.elapsed().as_secs_f64();
     let start = Instant::now();
-    for _ in 0..MESSAGES {
-        let d = sub.next().await.unwrap();
-        d.ack().await.unwrap();
+    let consumers: Vec<_> = subs
+        .into_iter()
+        .map(|mut sub| {
+            tokio::spawn(async move {
+                for _ in 0..MESSAGES {
+                    let d = sub.next().await.unwrap();
+                    d.ack().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for c in consumers {
+        c.await.unwrap();
     }
     flush();
-    let consumed = MESSAGES as f64 / start.elapsed().as_secs_f64();
+    let consumed = (MESSAGES * subscribers as u64) as f64 / start.elapsed().as_secs_f64();
     (published, consumed)
 }
 
@@ -129,19 +138,21 @@ fn main() {
                 with / plain
             );
         }
-        let (plain_pub, plain_con) = phases(MemoryBroker::new(), || ()).await;
-        let (with_pub, with_con) = phases(traced(&provider), || {
-            provider.force_flush().unwrap();
-        })
-        .await;
-        println!(
-            "publish all, then consume all (Watermill's method; traced phases include their export): \
-             untraced {plain_pub:>9.0} published/s, {plain_con:>9.0} consumed/s | \
-             traced {with_pub:>9.0} published/s, {with_con:>9.0} consumed/s | \
-             traced/untraced {:.2} / {:.2}",
-            with_pub / plain_pub,
-            with_con / plain_con
-        );
+        for subscribers in [1, 4] {
+            let (plain_pub, plain_con) = phases(MemoryBroker::new(), subscribers, || ()).await;
+            let (with_pub, with_con) = phases(traced(&provider), subscribers, || {
+                provider.force_flush().unwrap();
+            })
+            .await;
+            println!(
+                "publish all, then consume all, 1->{subscribers} (Watermill's method; traced phases include their export): \
+                 untraced {plain_pub:>9.0} published/s, {plain_con:>9.0} deliveries consumed/s | \
+                 traced {with_pub:>9.0} published/s, {with_con:>9.0} deliveries consumed/s | \
+                 traced/untraced {:.2} / {:.2}",
+                with_pub / plain_pub,
+                with_con / plain_con
+            );
+        }
         let plain = round_trips(MemoryBroker::new()).await;
         let with = round_trips(traced(&provider)).await;
         println!(
@@ -149,7 +160,7 @@ fn main() {
             with / plain
         );
         provider.force_flush().unwrap();
-        let expected = MESSAGES * (1 + 1) + MESSAGES * (1 + 4) + MESSAGES * 2 + REQUESTS * 4;
+        let expected = 2 * (MESSAGES * (1 + 1) + MESSAGES * (1 + 4)) + REQUESTS * 4;
         println!(
             "spans exported: {} of {expected} expected ({} OTLP protobuf bytes; export {:?})",
             pipeline.exporter.spans(),
