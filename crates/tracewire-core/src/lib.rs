@@ -53,6 +53,7 @@
 //! | [`carrier`] | `HeaderMap` and `(name, value)` pair carriers |
 //! | [`mesh`] | headers an Istio/Envoy hop must forward |
 //! | [`instrument`] | where a layer's propagator and tracer come from (global or its own) |
+//! | [`intern`] | span names and attribute values leaked once per distinct name, bounded |
 //!
 //! # Features
 //!
@@ -70,6 +71,7 @@ pub mod carrier;
 mod chars;
 mod hex;
 pub mod instrument;
+pub mod intern;
 pub mod jaeger;
 pub mod mesh;
 mod ows;

@@ -5,96 +5,34 @@
 //! or three allocations and a `format!`, and the SDK only takes `Cow<'static, str>`
 //! span names, so an owned name always allocates. Route templates are few and fixed
 //! (axum's `MatchedPath` only ever holds the templates a router was built with), so
-//! each distinct template is leaked once, process-wide, with the name for every
-//! method, and looked up afterwards through a per-thread map (no lock, no contention
-//! between runtime workers). Past [`MAX_ROUTES`] templates nothing more is leaked and
-//! the strings are built per request as before, so memory stays bounded even for a
-//! program that keeps building routers from data.
+//! each distinct template is leaked once, process-wide, with the name for each method
+//! it is used with, and looked up afterwards through a per-thread map (no lock, no
+//! contention between runtime workers): a [`tracewire_core::intern::Interner`]. Past
+//! [`MAX_ROUTES`] templates nothing more is leaked and the strings are built per
+//! request as before, so memory stays bounded even for a program that keeps building
+//! routers from data.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use opentelemetry::StringValue;
+use tracewire_core::intern::Interner;
 
 /// The most route templates interned per process.
 const MAX_ROUTES: usize = 4096;
 
-/// What a span name is prefixed with: the known methods, then `HTTP` for any other
-/// (the semantic conventions' name for an unknown method).
-const METHODS: [&str; 11] = [
-    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "QUERY", "HTTP",
-];
-
-/// One interned route template and its span names, one per entry of [`METHODS`].
-#[derive(Debug)]
-struct Interned {
-    route: &'static str,
-    names: [&'static str; METHODS.len()],
-}
-
-impl Interned {
-    fn name(&self, method: &str) -> &'static str {
-        let index = METHODS.iter().position(|m| *m == method);
-        self.names[index.unwrap_or(METHODS.len() - 1)]
-    }
-}
-
-type Table = HashMap<&'static str, &'static Interned>;
-
-static GLOBAL: Mutex<Option<Table>> = Mutex::new(None);
-
-thread_local! {
-    static LOCAL: RefCell<Table> = RefCell::new(HashMap::new());
-}
-
-/// The interned entry of `route`, or `None` once [`MAX_ROUTES`] are interned.
-fn lookup(route: &str) -> Option<&'static Interned> {
-    // `try_with`: during thread teardown the local map is gone; the global one serves.
-    let local = LOCAL.try_with(|local| local.borrow().get(route).copied());
-    if let Ok(Some(found)) = local {
-        return Some(found);
-    }
-    let found = {
-        let mut global = GLOBAL.lock().unwrap_or_else(PoisonError::into_inner);
-        intern(global.get_or_insert_with(HashMap::new), route, MAX_ROUTES)?
-    };
-    let _ = LOCAL.try_with(|local| local.borrow_mut().insert(found.route, found));
-    Some(found)
-}
-
-/// The entry of `route` in `table`, leaked and added if new and `table` holds fewer
-/// than `cap` entries.
-fn intern(table: &mut Table, route: &str, cap: usize) -> Option<&'static Interned> {
-    if let Some(found) = table.get(route) {
-        return Some(*found);
-    }
-    if table.len() >= cap {
-        return None;
-    }
-    let route: &'static str = Box::leak(route.into());
-    let names = METHODS.map(|m| &*Box::leak(format!("{m} {route}").into_boxed_str()));
-    let entry: &'static Interned = Box::leak(Box::new(Interned { route, names }));
-    table.insert(route, entry);
-    Some(entry)
-}
+/// Route templates and their `{METHOD} {route}` names; the route is the interned name,
+/// the method (a known one, or `HTTP`) its prefix.
+static ROUTES: Interner = Interner::new(MAX_ROUTES);
 
 /// `http.route` for `route`: a static string when interned (cheap to clone into the
 /// span and the metric attributes), else a shared one.
 pub(crate) fn route_value(route: &str) -> StringValue {
-    match lookup(route) {
-        Some(interned) => StringValue::from(interned.route),
-        None => StringValue::from(Arc::<str>::from(route)),
-    }
+    ROUTES.value(route)
 }
 
 /// `{method} {route}`; `method` is a known method or `HTTP`.
 pub(crate) fn span_name(method: &'static str, route: &str) -> Cow<'static, str> {
-    match lookup(route) {
-        Some(interned) => Cow::Borrowed(interned.name(method)),
-        None => Cow::Owned(format!("{method} {route}")),
-    }
+    ROUTES.name(method, route)
 }
 
 #[cfg(test)]
@@ -117,14 +55,16 @@ mod tests {
 
     #[test]
     fn stops_interning_at_the_cap() {
-        let mut table = Table::new();
-        assert!(intern(&mut table, "/a", 1).is_some());
+        let table: &'static Interner = Box::leak(Box::new(Interner::new(1)));
+        assert!(table.get("GET", "/a").is_some());
         assert!(
-            intern(&mut table, "/a", 1).is_some(),
+            table.get("GET", "/a").is_some(),
             "known routes still resolve"
         );
-        assert!(intern(&mut table, "/b", 1).is_none());
+        assert!(table.get("GET", "/b").is_none());
         assert_eq!(table.len(), 1);
+        // Past the cap the names are built per request, the same text.
+        assert_eq!(table.name("GET", "/b"), "GET /b");
     }
 
     #[test]
