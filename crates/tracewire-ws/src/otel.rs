@@ -5,12 +5,19 @@ use std::sync::Arc;
 
 use opentelemetry::InstrumentationScope;
 use opentelemetry::global;
+use tracewire_core::intern::Interner;
 
 use crate::metrics::SessionMetrics;
 
 /// A shareable propagator, as [`Session::propagator`](crate::Session::propagator) takes it.
 pub use tracewire_core::instrument::SharedPropagator;
 pub(crate) use tracewire_core::instrument::{Propagation, SharedTracer};
+
+/// Message types, interned process-wide for the span names `process {type}` and
+/// `send {type}` and the `websocket.message.type` value (no allocation per message).
+/// Types are chosen by the peer, hence the cap: past it, those strings are built per
+/// message as before.
+pub(crate) static MESSAGE_TYPES: Interner = Interner::new(4096);
 
 /// Attribute keys recorded on spans.
 pub(crate) mod attr {

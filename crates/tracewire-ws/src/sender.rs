@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use crate::Envelope;
 use crate::envelope::ErrorCode;
 use crate::metrics::{ConnMetrics, Direction, reason};
-use crate::otel::{Telemetry, attr};
+use crate::otel::{MESSAGE_TYPES, Telemetry, attr};
 
 /// What the session loop takes from the send queue.
 #[derive(Debug)]
@@ -134,12 +134,13 @@ impl WsSender {
     /// As [`send`](Self::send).
     pub async fn send_linked(&self, envelope: Envelope, cause: &Context) -> Result<(), SendError> {
         let tracer = &*self.shared.telemetry.tracer;
-        let mut attrs = vec![KeyValue::new(attr::MESSAGE_TYPE, envelope.kind.clone())];
+        let kind = MESSAGE_TYPES.value(&envelope.kind);
+        let mut attrs = vec![KeyValue::new(attr::MESSAGE_TYPE, kind)];
         if let Some(id) = &envelope.id {
             attrs.push(KeyValue::new(attr::MESSAGE_ID, id.clone()));
         }
         let mut builder = tracer
-            .span_builder(format!("send {}", envelope.kind))
+            .span_builder(MESSAGE_TYPES.name("send", &envelope.kind))
             .with_kind(SpanKind::Producer)
             .with_attributes(attrs);
         let caused_by = cause.span().span_context().clone();

@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use super::run::Driver;
 use crate::envelope::{ErrorCode, Rejection};
 use crate::metrics::{Direction, MessageAttrs};
-use crate::otel::attr;
+use crate::otel::{MESSAGE_TYPES, attr};
 use crate::{Envelope, Handler, Responder};
 
 /// Longest `reason` (characters) of an error reply for a rejected message.
@@ -69,12 +69,13 @@ impl<H: Handler> Driver<H> {
         };
         let tracer = &*self.telemetry.tracer;
         let mut attrs = Vec::with_capacity(3);
-        // The type's metric attribute value, shared (no copy) when the session has it.
+        // The type's metric attribute value, shared (no copy) when the session has it,
+        // else the process-wide interned one.
         let kind = types
             .kind
             .clone()
-            .map_or_else(|| Value::from(envelope.kind.clone()), Value::String);
-        attrs.push(KeyValue::new(attr::MESSAGE_TYPE, kind));
+            .unwrap_or_else(|| MESSAGE_TYPES.value(&envelope.kind));
+        attrs.push(KeyValue::new(attr::MESSAGE_TYPE, Value::String(kind)));
         attrs.push(KeyValue::new(
             attr::MESSAGE_SIZE,
             i64::try_from(size).unwrap_or(i64::MAX),
@@ -83,7 +84,7 @@ impl<H: Handler> Driver<H> {
             attrs.push(KeyValue::new(attr::MESSAGE_ID, id.clone()));
         }
         let mut builder = tracer
-            .span_builder(format!("process {}", envelope.kind))
+            .span_builder(MESSAGE_TYPES.name("process", &envelope.kind))
             .with_kind(SpanKind::Consumer)
             .with_attributes(attrs);
         if own_trace && conn_sc.is_valid() {

@@ -530,3 +530,44 @@ async fn a_reply_after_the_peer_closed_fails_at_once_instead_of_waiting() {
     );
     assert_eq!(*replied.lock().unwrap(), [false], "the reply was refused");
 }
+
+#[tokio::test]
+async fn a_type_past_the_interner_cap_still_names_its_spans() {
+    use crate::otel::MESSAGE_TYPES;
+    // Fill the process-wide interner (other tests' types may hold some of the room).
+    for n in 0..MESSAGE_TYPES.cap() {
+        let _ = MESSAGE_TYPES.get("", &format!("filler-{n}"));
+    }
+    assert_eq!(MESSAGE_TYPES.len(), MESSAGE_TYPES.cap());
+    assert_eq!(MESSAGE_TYPES.get("process", "late"), None);
+    assert_eq!(MESSAGE_TYPES.get("send", "late push"), None);
+
+    let cap = SpanCapture::new();
+    let s = session(&cap, echo, WsConfig::default());
+    let (socket, mut peer) = channel_pair(8);
+    let (sender, conn) = s.start(socket, ConnectionMeta::server("/ws"));
+    let conn = tokio::spawn(conn);
+    peer.send(text(r#"{"id":"1","type":"late","data":1}"#))
+        .await
+        .unwrap();
+    assert_eq!(recv_envelope(&mut peer).await.kind, "echo");
+    sender
+        .send_linked(
+            Envelope::new("late push", json!(1)),
+            &opentelemetry::Context::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(recv_envelope(&mut peer).await.kind, "late push");
+    drop(peer);
+    conn.await.unwrap();
+
+    let view = TraceView::any_traces(cap.spans());
+    view.assert_attr("process late", "websocket.message.type", "late")
+        .assert_attr("send late push", "websocket.message.type", "late push");
+    assert_eq!(
+        MESSAGE_TYPES.len(),
+        MESSAGE_TYPES.cap(),
+        "nothing more leaked"
+    );
+}
