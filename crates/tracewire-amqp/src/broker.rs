@@ -4,14 +4,16 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
+use lapin::Confirmation;
 use lapin::types::ShortString;
 use tokio::task::JoinHandle;
 use tracewire_broker::{
-    Broker, CloseError, Guarantees, Message, PublishError, SubscribeError, SubscribeOptions,
+    Broker, CloseError, Guarantees, Message, PublishError, Responders, SubscribeError,
+    SubscribeOptions,
 };
 
 use crate::codec::{encode, encode_short};
-use crate::connection::{Outgoing, connect, publish_confirmed};
+use crate::connection::{Lane, Outgoing, connect, publish_confirmed};
 use crate::session::{Session, close_link};
 use crate::subscription::{AmqpDelivery, AmqpSubscription, Source, SubState, open};
 use crate::{AmqpConfig, AmqpError};
@@ -53,7 +55,39 @@ impl Inner {
     }
 
     pub(crate) async fn publish(&self, out: Outgoing<'_>) -> Result<(), AmqpError> {
-        publish_confirmed(&self.session, &self.config, out).await
+        publish_confirmed(&self.session, &self.config, out, Lane::Plain)
+            .await
+            .map(drop)
+    }
+
+    /// [`Broker::publish`] and [`Broker::publish_request`]: checks, encodes and
+    /// publishes `msg` to the topic exchange on `lane`.
+    async fn publish_message(
+        &self,
+        msg: Message,
+        lane: Lane,
+    ) -> Result<Confirmation, PublishError> {
+        if msg.topic.is_empty() {
+            return Err(PublishError::InvalidTopic(msg.topic));
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(PublishError::Closed);
+        }
+        let _in_flight = InFlight::enter(&self.in_flight);
+        let (routing_key, properties) = match encode(&msg, self.config.durable) {
+            Ok(encoded) => encoded,
+            Err(_) if msg.topic.len() > 255 => return Err(PublishError::InvalidTopic(msg.topic)),
+            Err(err) => return Err(err.into()),
+        };
+        let out = Outgoing {
+            exchange: self.exchange.clone(),
+            routing_key,
+            payload: &msg.payload,
+            properties,
+        };
+        publish_confirmed(&self.session, &self.config, out, lane)
+            .await
+            .map_err(PublishError::from)
     }
 }
 
@@ -190,32 +224,51 @@ impl Broker for AmqpBroker {
             .with_at_least_once(true)
             .with_queue_groups(true)
             .with_headers(true)
+            .with_reports_no_responders(true)
     }
 
     /// Publishes to the topic exchange; `Ok` once the broker confirmed the message.
     /// A nack is [`AmqpError::Nacked`], a field AMQP cannot carry is
-    /// [`AmqpError::Encode`] (both inside [`PublishError::Backend`]).
+    /// [`AmqpError::Encode`] (both inside [`PublishError::Backend`]). Not `mandatory`:
+    /// a message no queue is bound for is confirmed and dropped by RabbitMQ.
     async fn publish(&self, msg: Message) -> Result<(), PublishError> {
-        if msg.topic.is_empty() {
-            return Err(PublishError::InvalidTopic(msg.topic));
-        }
-        let inner = &self.inner;
-        if inner.closed.load(Ordering::Acquire) {
-            return Err(PublishError::Closed);
-        }
-        let _in_flight = InFlight::enter(&inner.in_flight);
-        let (routing_key, properties) = match encode(&msg, inner.config.durable) {
-            Ok(encoded) => encoded,
-            Err(_) if msg.topic.len() > 255 => return Err(PublishError::InvalidTopic(msg.topic)),
-            Err(err) => return Err(err.into()),
-        };
-        let out = Outgoing {
-            exchange: inner.exchange.clone(),
-            routing_key,
-            payload: &msg.payload,
-            properties,
-        };
-        inner.publish(out).await.map_err(PublishError::from)
+        self.inner.publish_message(msg, Lane::Plain).await.map(drop)
+    }
+
+    /// Publishes with the `mandatory` flag and waits for the confirm: when no queue
+    /// binding routes the topic, RabbitMQ returns the message (`basic.return`, reply
+    /// code 312 `NO_ROUTE`) before confirming it, and this answers
+    /// [`Responders::Absent`]; a message a queue took is [`Responders::Present`] (a
+    /// bound subscriber that never answers still makes the request time out). Errors
+    /// as [`publish`](Broker::publish).
+    ///
+    /// Requests go on a channel of their own, one at a time per connection (a returned
+    /// message cannot be told apart from another's otherwise): a round trip to the
+    /// server each, queued behind the requests before it, within
+    /// [`AmqpConfig::operation_timeout`]. Plain publishes are not slowed down.
+    /// Right after a reconnection, until subscriptions have bound their queues again,
+    /// a request can find no route and answer `Absent`.
+    ///
+    /// Cancel-safety: as [`publish`](Broker::publish) (the request may still reach
+    /// the broker); the request channel is replaced before the next request.
+    async fn publish_request(&self, msg: Message) -> Result<Responders, PublishError> {
+        let confirmation = self.inner.publish_message(msg, Lane::Request).await?;
+        Ok(match confirmation {
+            Confirmation::Ack(Some(returned)) => {
+                tracing::debug!(
+                    reply_code = returned.reply_code,
+                    reply_text = %returned.reply_text,
+                    routing_key = %returned.delivery.routing_key,
+                    "request returned by RabbitMQ: no queue is bound for its topic"
+                );
+                Responders::Absent
+            }
+            // A nack is an error before this; `NotRequested` cannot happen on a
+            // channel in confirm mode.
+            Confirmation::Ack(None) | Confirmation::Nack(_) | Confirmation::NotRequested => {
+                Responders::Present
+            }
+        })
     }
 
     async fn subscribe(

@@ -194,17 +194,33 @@ pub(crate) struct Outgoing<'a> {
     pub(crate) properties: BasicProperties,
 }
 
+/// Which channel of the link a publish goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// The shared publisher channel: publishes in parallel, not `mandatory` (an
+    /// unroutable message is confirmed and dropped by the server).
+    Plain,
+    /// The link's request channel ([`RequestLane`](crate::session::RequestLane)):
+    /// `mandatory`, one publish at a time, so an unroutable message comes back as
+    /// [`Confirmation::Ack`] carrying the returned message.
+    Request,
+}
+
 /// Publishes and waits for the broker's confirm. A publish that fails because the
 /// connection dropped is published again on the next connection (the broker may then
-/// hold it twice: consumers deduplicate on the message id).
+/// hold it twice: consumers deduplicate on the message id). A nack is
+/// [`AmqpError::Nacked`]; otherwise the confirmation is returned (on
+/// [`Lane::Request`], `Ack(Some(returned))` for a message no queue took).
 ///
-/// Each attempt may take `operation_timeout`; waiting for a connection, at most
+/// Each attempt may take `operation_timeout` (on [`Lane::Request`], waiting for the
+/// requests before it included); waiting for a connection, at most
 /// `reconnect_timeout` in all (reconnecting goes on after that, for the next publish).
 pub(crate) async fn publish_confirmed(
     session: &Session,
     config: &AmqpConfig,
     out: Outgoing<'_>,
-) -> Result<(), AmqpError> {
+    lane: Lane,
+) -> Result<Confirmation, AmqpError> {
     let deadline = Instant::now() + config.reconnect_timeout;
     let mut min_generation = 0;
     loop {
@@ -212,17 +228,35 @@ pub(crate) async fn publish_confirmed(
             .link(min_generation, Some(deadline))
             .await
             .map_err(|why| why.into_error(config))?;
+        let publish = |channel: Channel, mandatory: bool| {
+            let out = &out;
+            async move {
+                channel
+                    .basic_publish(
+                        out.exchange.clone(),
+                        out.routing_key.clone(),
+                        BasicPublishOptions {
+                            mandatory,
+                            ..BasicPublishOptions::default()
+                        },
+                        out.payload,
+                        out.properties.clone(),
+                    )
+                    .await?
+                    .await
+            }
+        };
         let attempt = async {
-            link.publisher
-                .basic_publish(
-                    out.exchange.clone(),
-                    out.routing_key.clone(),
-                    BasicPublishOptions::default(),
-                    out.payload,
-                    out.properties.clone(),
-                )
-                .await?
-                .await
+            match lane {
+                Lane::Plain => publish(link.publisher.clone(), false).await,
+                Lane::Request => {
+                    let mut requests = link.requests.lock().await;
+                    let channel = requests.begin(&link.connection).await?;
+                    let confirmation = publish(channel, true).await?;
+                    requests.done();
+                    Ok(confirmation)
+                }
+            }
         };
         match tokio::time::timeout(config.operation_timeout, attempt).await {
             Ok(Ok(Confirmation::Nack(_))) => {
@@ -230,7 +264,7 @@ pub(crate) async fn publish_confirmed(
                     routing_key: out.routing_key.to_string(),
                 });
             }
-            Ok(Ok(_)) => return Ok(()),
+            Ok(Ok(confirmation)) => return Ok(confirmation),
             // The server closed the publisher channel over this message (an access or
             // a precondition error): publishing it again would fail again.
             Ok(Err(error)) if error.is_amqp_soft_error() => {

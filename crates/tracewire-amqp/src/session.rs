@@ -41,10 +41,30 @@ pub(crate) struct Link {
     pub(crate) generation: u64,
     pub(crate) connection: Connection,
     pub(crate) publisher: Channel,
+    /// The channel of [`Broker::publish_request`](tracewire_broker::Broker::publish_request)
+    /// (opened on first use; see [`RequestLane`]).
+    pub(crate) requests: tokio::sync::Mutex<RequestLane>,
     dialer: Arc<Dialer>,
 }
 
 impl Link {
+    fn new(generation: u64, connected: Connected) -> (Self, oneshot::Receiver<()>) {
+        let Connected {
+            connection,
+            publisher,
+            dialer,
+            exited,
+        } = connected;
+        let link = Self {
+            generation,
+            connection,
+            publisher,
+            requests: tokio::sync::Mutex::new(RequestLane::default()),
+            dialer,
+        };
+        (link, exited)
+    }
+
     /// The connection and the publisher channel are both open.
     pub(crate) fn healthy(&self) -> bool {
         self.connection.status().connected() && self.publisher.status().connected()
@@ -54,6 +74,53 @@ impl Link {
     /// ends (the supervisor then dials a new link). Idempotent.
     pub(crate) fn cut(&self) {
         self.dialer.abort();
+    }
+}
+
+/// The request channel of a link: confirm mode, every publish `mandatory`, one publish
+/// at a time.
+///
+/// One at a time because lapin hands a returned message (`basic.return`) to whichever
+/// confirm of the channel completes next, and completes the confirms of a multiple ack
+/// in no particular order: with two publishes pending, a routed request could be given
+/// the other's returned message. With one, the returned message lapin attaches to the
+/// confirm is that publish's own (RabbitMQ sends the return before the confirm). A
+/// publish abandoned half-way (cancelled, timed out, failed) leaves its confirm and
+/// maybe its return pending, so the channel is replaced before the next publish.
+#[derive(Default)]
+pub(crate) struct RequestLane {
+    channel: Option<Channel>,
+    /// A publish started and has not seen its confirm.
+    busy: bool,
+}
+
+impl RequestLane {
+    /// The channel for the next publish (opened, in confirm mode, when there is none, it
+    /// is closed, or a publish was abandoned on it), marked busy: call
+    /// [`done`](Self::done) once the publish's confirm is in.
+    pub(crate) async fn begin(&mut self, connection: &Connection) -> lapin::Result<Channel> {
+        if let Some(channel) = &self.channel
+            && !self.busy
+            && channel.status().connected()
+        {
+            self.busy = true;
+            return Ok(channel.clone());
+        }
+        // Dropping the last handle of the old channel closes it.
+        self.channel = None;
+        self.busy = false;
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(lapin::options::ConfirmSelectOptions::default())
+            .await?;
+        self.channel = Some(channel.clone());
+        self.busy = true;
+        Ok(channel)
+    }
+
+    /// The publish begun with [`begin`](Self::begin) has its confirm.
+    pub(crate) fn done(&mut self) {
+        self.busy = false;
     }
 }
 
@@ -94,18 +161,8 @@ pub(crate) struct Session {
 impl Session {
     /// Starts supervising `first`; the handle is the supervisor task (abort it on drop).
     pub(crate) fn start(config: AmqpConfig, first: Connected) -> (Arc<Self>, JoinHandle<()>) {
-        let Connected {
-            connection,
-            publisher,
-            dialer,
-            exited,
-        } = first;
-        let link = Arc::new(Link {
-            generation: 1,
-            connection,
-            publisher,
-            dialer,
-        });
+        let (link, exited) = Link::new(1, first);
+        let link = Arc::new(link);
         let session = Arc::new(Self {
             config,
             state: watch::Sender::new(State::Up(Arc::clone(&link))),
@@ -249,18 +306,8 @@ async fn supervise(session: Arc<Session>, mut link: Arc<Link>, mut exited: onesh
                 }
             }
         };
-        let Connected {
-            connection,
-            publisher,
-            dialer,
-            exited: next_exited,
-        } = next;
-        link = Arc::new(Link {
-            generation,
-            connection,
-            publisher,
-            dialer,
-        });
+        let (next, next_exited) = Link::new(generation, next);
+        link = Arc::new(next);
         exited = next_exited;
         if !session.set(State::Up(Arc::clone(&link))) {
             // Shut while dialling: this link is nobody's.

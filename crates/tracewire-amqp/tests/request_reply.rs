@@ -14,7 +14,7 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use tracewire_broker::request_reply::{RequestError, Requester, serve};
-use tracewire_broker::{BoxError, Broker, Message};
+use tracewire_broker::{BoxError, Broker, Message, SubscribeOptions};
 
 #[tokio::test]
 async fn requests_are_answered_and_time_out_without_leaks() {
@@ -46,15 +46,21 @@ async fn requests_are_answered_and_time_out_without_leaks() {
         .await
         .unwrap_err();
     assert!(matches!(bad, RequestError::Remote(_)), "{bad:?}");
-    let silent = requester
+    // A bound subscriber that never answers: the request times out.
+    let silent = broker
+        .subscribe("nobody.answers", SubscribeOptions::new())
+        .await
+        .unwrap();
+    let err = requester
         .request(
-            "nobody.here",
+            "nobody.answers",
             Message::new("", "1"),
             Duration::from_millis(200),
         )
         .await
         .unwrap_err();
-    assert!(matches!(silent, RequestError::TimedOut(_)), "{silent:?}");
+    assert!(matches!(err, RequestError::TimedOut(_)), "{err:?}");
+    drop(silent);
     assert_eq!(requester.pending_len(), 0);
     server.shutdown().await;
     drop(requester);
