@@ -8,14 +8,24 @@ use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{
     Link, Span, SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider,
 };
-use opentelemetry::{Context, InstrumentationScope, KeyValue};
+use opentelemetry::{Context, InstrumentationScope, KeyValue, Value};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use tracewire_core::instrument::{Propagation, SharedTracer};
+use tracewire_core::intern::Interner;
 
 use super::{REPLY_TOPIC_PREFIX, cloudevent};
 use crate::{Headers, Message};
 
 const SCOPE: &str = "tracewire-broker";
+
+/// Topics, interned process-wide for the span names `send {topic}`/`process {topic}`
+/// and `messaging.destination.name` (no allocation per message). Some systems have
+/// one topic per entity, hence the cap: past it, those strings are built per message
+/// as before. Reply topics (one per request) are never interned.
+static TOPICS: Interner = Interner::new(4096);
+
+/// Consumer group names (`messaging.consumer.group.name`), interned likewise.
+static GROUPS: Interner = Interner::new(1024);
 
 /// How a `process` span relates to the producer's context found in the headers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -189,7 +199,7 @@ impl Tracing {
         if let Some(group) = group {
             attrs.push(KeyValue::new(
                 semconv::MESSAGING_CONSUMER_GROUP_NAME,
-                group.to_owned(),
+                GROUPS.value(group),
             ));
         }
         let mut builder = SpanBuilder::from_name(span_name("process", &msg.topic))
@@ -207,22 +217,31 @@ impl Tracing {
     }
 }
 
-fn span_name(operation: &str, topic: &str) -> Cow<'static, str> {
-    if topic.starts_with(REPLY_TOPIC_PREFIX) {
-        Cow::Owned(format!("{operation} (reply)"))
-    } else {
-        Cow::Owned(format!("{operation} {topic}"))
+fn span_name(operation: &'static str, topic: &str) -> Cow<'static, str> {
+    if !topic.starts_with(REPLY_TOPIC_PREFIX) {
+        return TOPICS.name(operation, topic);
+    }
+    match operation {
+        "send" => Cow::Borrowed("send (reply)"),
+        "process" => Cow::Borrowed("process (reply)"),
+        _ => Cow::Owned(format!("{operation} (reply)")),
     }
 }
 
 fn common_attrs(system: &'static str, msg: &Message, body_size: bool) -> Vec<KeyValue> {
     let mut attrs = Vec::with_capacity(10);
     attrs.push(KeyValue::new(semconv::MESSAGING_SYSTEM, system));
+    let reply = msg.topic.starts_with(REPLY_TOPIC_PREFIX);
+    let destination = if reply {
+        Value::from(msg.topic.clone())
+    } else {
+        Value::String(TOPICS.value(&msg.topic))
+    };
     attrs.push(KeyValue::new(
         semconv::MESSAGING_DESTINATION_NAME,
-        msg.topic.clone(),
+        destination,
     ));
-    if msg.topic.starts_with(REPLY_TOPIC_PREFIX) {
+    if reply {
         attrs.push(KeyValue::new(
             semconv::MESSAGING_DESTINATION_TEMPORARY,
             true,
@@ -244,4 +263,53 @@ fn common_attrs(system: &'static str, msg: &Message, body_size: bool) -> Vec<Key
         attrs.push(KeyValue::new(semconv::MESSAGING_MESSAGE_BODY_SIZE, size));
     }
     attrs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn destination(attrs: &[KeyValue]) -> Option<String> {
+        attrs
+            .iter()
+            .find(|kv| kv.key.as_str() == semconv::MESSAGING_DESTINATION_NAME)
+            .map(|kv| kv.value.as_str().into_owned())
+    }
+
+    #[test]
+    fn names_are_interned_and_replies_are_not() {
+        assert_eq!(span_name("send", "orders"), "send orders");
+        // Borrowed once interned (unless the cap test below filled the table first).
+        if TOPICS.get("process", "orders").is_some() {
+            assert!(matches!(
+                span_name("process", "orders"),
+                Cow::Borrowed("process orders")
+            ));
+        }
+        let inbox = format!("{REPLY_TOPIC_PREFIX}abc");
+        assert_eq!(span_name("send", &inbox), "send (reply)");
+        let msg = Message::new(inbox.clone(), "");
+        assert_eq!(
+            destination(&common_attrs("memory", &msg, false)),
+            Some(inbox)
+        );
+    }
+
+    #[test]
+    fn a_topic_past_the_cap_still_names_its_spans() {
+        // Fill the process-wide interner (other tests' topics may hold some room).
+        for n in 0..TOPICS.cap() {
+            let _ = TOPICS.get("", &format!("filler-{n}"));
+        }
+        assert_eq!(TOPICS.len(), TOPICS.cap());
+        assert_eq!(TOPICS.get("send", "late.topic"), None);
+        assert!(matches!(span_name("send", "late.topic"), Cow::Owned(n) if n == "send late.topic"));
+        assert_eq!(span_name("process", "late.topic"), "process late.topic");
+        let msg = Message::new("late.topic", "");
+        assert_eq!(
+            destination(&common_attrs("memory", &msg, false)).as_deref(),
+            Some("late.topic")
+        );
+        assert_eq!(TOPICS.len(), TOPICS.cap(), "nothing more leaked");
+    }
 }
