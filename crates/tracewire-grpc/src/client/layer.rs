@@ -19,7 +19,7 @@ use tracewire_core::carrier::HeaderInjector;
 use crate::body::{BoxError, DEFAULT_MESSAGE_EVENT_LIMIT, Direction, Messages, TracedBody};
 use crate::cancel::CancelSignal;
 use crate::deadline::grpc_timeout;
-use crate::method::{OTHER, rpc_method};
+use crate::method::{CLIENT_METHODS, method_name, rpc_method};
 use crate::metrics::client_duration;
 use crate::otel::{Propagation, SharedPropagator, SharedTracer, global_meter, meter_from, scope};
 use crate::span::RpcSpan;
@@ -150,18 +150,19 @@ impl GrpcClientTraceLayer {
         self
     }
 
-    fn start<B>(&self, req: &mut Request<B>) -> RpcSpan {
+    pub(crate) fn start<B>(&self, req: &mut Request<B>) -> RpcSpan {
         let parent = req
             .extensions()
             .get::<Context>()
             .cloned()
             .unwrap_or_else(Context::current);
         let path = req.uri().path();
-        let method = rpc_method(path).unwrap_or(OTHER).to_owned();
+        let method = rpc_method(path);
+        let (name, value) = method_name(&CLIENT_METHODS, method);
         let mut attrs = Vec::with_capacity(6);
         attrs.push(KeyValue::new(semconv::RPC_SYSTEM_NAME, "grpc"));
-        attrs.push(KeyValue::new(semconv::RPC_METHOD, method.clone()));
-        if method == OTHER {
+        attrs.push(KeyValue::new(semconv::RPC_METHOD, value));
+        if method.is_none() {
             attrs.push(KeyValue::new(semconv::RPC_METHOD_ORIGINAL, path.to_owned()));
         }
         let server = match req.uri().host() {
@@ -179,7 +180,7 @@ impl GrpcClientTraceLayer {
             .filter(|kv| kv.key.as_str() != semconv::RPC_METHOD_ORIGINAL)
             .cloned()
             .collect();
-        let builder = SpanBuilder::from_name(method)
+        let builder = SpanBuilder::from_name(name)
             .with_kind(SpanKind::Client)
             .with_attributes(attrs);
         let span = self.tracer.build_with_context(builder, &parent);

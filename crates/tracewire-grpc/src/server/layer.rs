@@ -19,7 +19,7 @@ use tracewire_core::carrier::HeaderExtractor;
 use crate::body::{BoxError, DEFAULT_MESSAGE_EVENT_LIMIT, Direction, Messages, TracedBody};
 use crate::context::RpcContext;
 use crate::deadline::grpc_timeout;
-use crate::method::{OTHER, rpc_method};
+use crate::method::{SERVER_METHODS, method_name, rpc_method};
 use crate::metrics::server_duration;
 use crate::otel::{Propagation, SharedPropagator, SharedTracer, global_meter, meter_from, scope};
 use crate::span::RpcSpan;
@@ -175,16 +175,14 @@ impl<S> GrpcServerTrace<S> {
 }
 
 impl GrpcServerTraceLayer {
-    fn start(&self, parts: &http::request::Parts) -> RpcSpan {
+    pub(crate) fn start(&self, parts: &http::request::Parts) -> RpcSpan {
         let path = parts.uri.path();
         let method = rpc_method(path);
+        let (name, value) = method_name(&SERVER_METHODS, method);
         let mut attrs = Vec::with_capacity(6);
         attrs.push(KeyValue::new(semconv::RPC_SYSTEM_NAME, "grpc"));
         // `rpc.method` goes on the span when the call ends (see `RpcSpan::finish`).
-        let metric_attrs = vec![
-            attrs[0].clone(),
-            KeyValue::new(semconv::RPC_METHOD, method.unwrap_or(OTHER).to_owned()),
-        ];
+        let metric_attrs = vec![attrs[0].clone(), KeyValue::new(semconv::RPC_METHOD, value)];
         if method.is_none() {
             attrs.push(KeyValue::new(semconv::RPC_METHOD_ORIGINAL, path.to_owned()));
         }
@@ -195,7 +193,7 @@ impl GrpcServerTraceLayer {
             }
         }
         let parent = self.propagation.extract(&HeaderExtractor(&parts.headers));
-        let builder = SpanBuilder::from_name(method.unwrap_or(OTHER).to_owned())
+        let builder = SpanBuilder::from_name(name)
             .with_kind(SpanKind::Server)
             .with_attributes(attrs);
         let span = self.tracer.build_with_context(builder, &parent);
