@@ -173,9 +173,10 @@ impl AmqpBroker {
     ///
     /// # Errors
     ///
-    /// As [`connect`](Self::connect).
+    /// [`AmqpError::Env`] for a variable whose value cannot be used, else as
+    /// [`connect`](Self::connect).
     pub async fn from_env() -> Result<Self, AmqpError> {
-        Self::connect(AmqpConfig::from_env()).await
+        Self::connect(AmqpConfig::from_env()?).await
     }
 
     /// The settings this broker was built with.

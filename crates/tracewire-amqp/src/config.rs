@@ -10,7 +10,7 @@ use lapin::uri::{AMQPScheme, AMQPUri};
 /// Default URL: the local RabbitMQ with the `guest` account and the `/` vhost.
 pub const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
-/// Environment variables read by [`AmqpConfig::from_env`], first match wins.
+/// Environment variables of the URL read by [`AmqpConfig::from_env`], first match wins.
 pub const URL_ENV_VARS: [&str; 2] = ["AMQP_URL", "RABBITMQ_URL"];
 
 /// Settings of an [`AmqpBroker`](crate::AmqpBroker).
@@ -59,6 +59,10 @@ pub struct AmqpConfig {
 /// whatever the policy: each waits at most [`AmqpConfig::reconnect_timeout`] for the
 /// connection, then fails with [`AmqpError::TimedOut`](crate::AmqpError::TimedOut).
 ///
+/// From the environment ([`AmqpConfig::from_env`]): `TRACEWIRE_AMQP_RECONNECT_GIVE_UP`
+/// (a duration such as `5m`, or `never`), `TRACEWIRE_AMQP_RECONNECT_MIN_DELAY`,
+/// `TRACEWIRE_AMQP_RECONNECT_MAX_DELAY`.
+///
 /// Each failed attempt is logged at `warn` (attempt number, error, the pause before the
 /// next one, the URL without its password); [`AmqpBroker::is_connected`](crate::AmqpBroker::is_connected)
 /// tells the state.
@@ -71,7 +75,7 @@ pub struct AmqpConfig {
 /// let policy = ReconnectPolicy::forever()
 ///     .give_up_after(Duration::from_secs(300))
 ///     .delays(Duration::from_millis(500), Duration::from_secs(30));
-/// let config = AmqpConfig::from_env().reconnect_policy(policy);
+/// let config = AmqpConfig::default().reconnect_policy(policy);
 /// assert_eq!(policy.give_up_after, Some(Duration::from_secs(300)));
 /// # config.validate()?;
 /// # Ok::<(), tracewire_amqp::ConfigError>(())
@@ -172,15 +176,6 @@ impl AmqpConfig {
         }
     }
 
-    /// Settings from the environment: the URL from `AMQP_URL`, else `RABBITMQ_URL`, else
-    /// [`DEFAULT_URL`]; every other field at its default.
-    pub fn from_env() -> Self {
-        let url = URL_ENV_VARS
-            .iter()
-            .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()));
-        Self::new(url.unwrap_or_else(|| DEFAULT_URL.to_owned()))
-    }
-
     /// The topic exchange messages are published to (declared durable). Dead letters go
     /// to `{exchange}.dlx`.
     #[must_use]
@@ -274,6 +269,11 @@ impl AmqpConfig {
     /// The dead-letter exchange name: `{exchange}.dlx`.
     pub fn dead_letter_exchange(&self) -> String {
         format!("{}.dlx", self.exchange)
+    }
+
+    /// The reconnect policy (set with [`reconnect_policy`](Self::reconnect_policy)).
+    pub fn reconnect_settings(&self) -> ReconnectPolicy {
+        self.reconnect
     }
 
     /// Whether durability is on.

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use tracewire_broker::{AckError, CloseError, PublishError, SubscribeError};
 
-use crate::ConfigError;
+use crate::{ConfigError, EnvError};
 
 /// A failure of the RabbitMQ backend.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,10 @@ pub enum AmqpError {
     /// The configuration is unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// An environment variable read by [`AmqpConfig::from_env`](crate::AmqpConfig::from_env)
+    /// holds a value that cannot be used.
+    #[error(transparent)]
+    Env(#[from] EnvError),
     /// A network wait exceeded its timeout.
     #[error("{operation} timed out after {after:?}")]
     TimedOut {

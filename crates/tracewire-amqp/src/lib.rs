@@ -12,8 +12,9 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // AMQP_URL / RABBITMQ_URL, else amqp://guest:guest@127.0.0.1:5672/%2f
-//! let config = AmqpConfig::from_env().exchange("shop").durable(true);
+//! // AMQP_URL / RABBITMQ_URL, else amqp://guest:guest@127.0.0.1:5672/%2f;
+//! // TRACEWIRE_AMQP_RECONNECT_* for the reconnect policy (see AmqpConfig::from_env_with)
+//! let config = AmqpConfig::from_env()?.exchange("shop").durable(true);
 //! let broker = Traced::new(AmqpBroker::connect(config).await?, Tracing::global());
 //!
 //! let group = SubscribeOptions::new().queue_group("billing");
@@ -39,6 +40,7 @@
 //! | `nack`                             | republish with `x-tracewire-attempt` + 1, then ack          |
 //! | [`AmqpDelivery::reject`], bad input | dead-letter exchange `{exchange}.dlx`, reason in headers   |
 //! | request/reply inbox `_INBOX.*`     | an exclusive queue of that very name                        |
+//! | no responders (`publish_request`)  | `mandatory` publish; `basic.return` before the confirm      |
 //! | reconnection                       | a new connection (ours, not lapin's recovery), for ever by default ([`ReconnectPolicy`]); in-flight publishes retried, consumers re-created |
 //!
 //! Header mapping: see [`codec`]. The guide is `docs/brokers.md` (section RabbitMQ).
@@ -47,7 +49,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---------|---------|--------------|
-//! | `tls`   | no      | `amqps://` URLs through rustls with the *ring* provider (the one async-nats uses, so one binary has one provider) and the native root certificates |
+//! | `tls`   | no      | `amqps://` URLs through rustls with the *aws-lc-rs* provider (the one the `tls` features of tracewire-nats and tracewire-telemetry use, so one binary has one provider) and the native root certificates |
 //! | `full`  | no      | every feature (docs builds) |
 //!
 //! Without `tls`, lapin is built without any TLS stack (its default would bring rustls
@@ -63,11 +65,13 @@ mod dead_letter;
 mod delivery;
 mod dial;
 mod drain;
+mod env;
 mod error;
 mod session;
 mod subscription;
 
 pub use broker::AmqpBroker;
 pub use config::{AmqpConfig, ConfigError, DEFAULT_URL, ReconnectPolicy, URL_ENV_VARS};
+pub use env::{EnvError, RECONNECT_GIVE_UP_ENV, RECONNECT_MAX_DELAY_ENV, RECONNECT_MIN_DELAY_ENV};
 pub use error::AmqpError;
 pub use subscription::{AmqpDelivery, AmqpSubscription};
