@@ -122,6 +122,23 @@ impl fmt::Debug for AmqpBroker {
     }
 }
 
+/// The state of an [`AmqpBroker`]'s connection ([`AmqpBroker::connection_state`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionState {
+    /// Connected; publishes and subscriptions work.
+    Connected,
+    /// The connection was lost and is being replaced; publishes wait up to
+    /// [`AmqpConfig::reconnect_timeout`], subscriptions wait.
+    Reconnecting,
+    /// Reconnecting gave up ([`ReconnectPolicy::give_up_after`](crate::ReconnectPolicy::give_up_after)),
+    /// for good: subscriptions have ended, publishes and subscribes fail with
+    /// [`AmqpError::Disconnected`]. Only a new broker connects again.
+    GaveUp,
+    /// [`close`](Broker::close) was called (or the last handle dropped).
+    Closed,
+}
+
 /// Counts a publish in flight, for [`Broker::close`].
 struct InFlight<'a>(&'a AtomicUsize);
 
@@ -187,6 +204,15 @@ impl AmqpBroker {
     /// Whether the connection is up right now (`false` while reconnecting or closed).
     pub fn is_connected(&self) -> bool {
         self.inner.session.connected()
+    }
+
+    /// The state of the connection: connected, reconnecting, given up (for good:
+    /// [`ReconnectPolicy::give_up_after`](crate::ReconnectPolicy::give_up_after)), or
+    /// closed. After a subscription's `next` returned `None`, [`ConnectionState::GaveUp`]
+    /// tells that it ended because reconnecting gave up (then every publish and
+    /// subscribe fails at once with [`AmqpError::Disconnected`]).
+    pub fn connection_state(&self) -> ConnectionState {
+        self.inner.session.state()
     }
 
     /// Subscribes to dead letters whose original topic matches `pattern` (AMQP

@@ -70,7 +70,7 @@ mod error;
 mod session;
 mod subscription;
 
-pub use broker::AmqpBroker;
+pub use broker::{AmqpBroker, ConnectionState};
 pub use config::{AmqpConfig, ConfigError, DEFAULT_URL, ReconnectPolicy, URL_ENV_VARS};
 pub use env::{EnvError, RECONNECT_GIVE_UP_ENV, RECONNECT_MAX_DELAY_ENV, RECONNECT_MIN_DELAY_ENV};
 pub use error::AmqpError;

@@ -183,6 +183,16 @@ impl Session {
         self.current().is_some()
     }
 
+    pub(crate) fn state(&self) -> crate::ConnectionState {
+        use crate::ConnectionState as S;
+        match &*self.state.borrow() {
+            State::Up(link) if link.healthy() => S::Connected,
+            State::Up(_) | State::Down => S::Reconnecting,
+            State::Failed => S::GaveUp,
+            State::Closed => S::Closed,
+        }
+    }
+
     /// Waits, until `deadline` (`None`: as long as the session reconnects), for a
     /// healthy link of generation `min_generation` or later (a caller that failed on
     /// generation `g` asks for `g + 1`).

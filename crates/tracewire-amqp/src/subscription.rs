@@ -491,7 +491,11 @@ async fn resume(
         if stopping() {
             return None;
         }
-        let link = match inner.session.link(min_generation, deadline).await {
+        // No deadline of its own here: the session's supervisor decides when to give
+        // up (after a failed attempt past `give_up_after`), and `link` then fails with
+        // `Failed`; a deadline counted from here could end the subscription while the
+        // broker still reconnects.
+        let link = match inner.session.link(min_generation, None).await {
             Ok(link) => link,
             Err(why) => {
                 tracing::warn!(queue = %plan.queue, ?why, "subscription ends: no connection to consume on");

@@ -428,3 +428,153 @@ async fn outage_longer_than_the_publish_wait_reconnects_for_ever() {
     let _ = conn.close(200, "cleanup".into()).await;
     common::delete_exchanges(&exchange).await;
 }
+
+/// Log lines written by the `tracing` subscriber of one test.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// `give_up_after` with RabbitMQ unreachable for longer: the broker gives up for good.
+/// The subscription ends (`next` is `None`) and `connection_state()` says why
+/// (`GaveUp`); publishes, requests and subscribes fail at once with
+/// `AmqpError::Disconnected` (not after `reconnect_timeout`); the give-up is logged at
+/// `error`; no lapin IO thread is left. On a current-thread runtime, so that the
+/// supervisor's logs reach this test's subscriber.
+#[tokio::test]
+async fn giving_up_ends_subscriptions_and_fails_publishes() {
+    use tracewire_amqp::{AmqpError, ConnectionState, ReconnectPolicy};
+    use tracewire_broker::{PublishError, SubscribeError};
+
+    let _serial = SERIAL.lock().await;
+    common::require_rabbitmq().await;
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let _log_guard = tracing::subscriber::set_default(subscriber);
+
+    let proxy = Proxy::start().await;
+    let give_up = Duration::from_millis(1500);
+    let reconnect_wait = Duration::from_secs(30);
+    let config = common::config("give-up")
+        .url_for_test(proxy.port)
+        .connect_timeout(Duration::from_millis(500))
+        .reconnect_timeout(reconnect_wait)
+        .reconnect_policy(
+            ReconnectPolicy::forever()
+                .give_up_after(give_up)
+                .delays(Duration::from_millis(50), Duration::from_millis(200)),
+        );
+    let exchange = config.exchange_name().to_owned();
+    let broker = common::connect(config).await;
+    assert_eq!(broker.connection_state(), ConnectionState::Connected);
+    let mut sub = broker
+        .subscribe("give-up.stream", SubscribeOptions::new())
+        .await
+        .unwrap();
+    broker
+        .publish(Message::new("give-up.stream", "before"))
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), sub.next())
+        .await
+        .expect("delivered before the outage")
+        .expect("subscription open");
+    first.ack().await.unwrap();
+
+    proxy.outage();
+    let started = tokio::time::Instant::now();
+    let ended = tokio::time::timeout(give_up + Duration::from_secs(15), sub.next())
+        .await
+        .expect("the subscription ends once reconnecting gives up");
+    assert!(ended.is_none(), "no delivery during the outage");
+    assert!(
+        started.elapsed() >= give_up,
+        "not before the give-up time: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(broker.connection_state(), ConnectionState::GaveUp);
+    assert!(!broker.is_connected());
+
+    let disconnected = |source: &tracewire_broker::BoxError| {
+        matches!(
+            source.downcast_ref::<AmqpError>(),
+            Some(AmqpError::Disconnected(_))
+        )
+    };
+    let failing = tokio::time::Instant::now();
+    let err = broker
+        .publish(Message::new("give-up.stream", "after"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PublishError::Backend(source) if disconnected(source)),
+        "{err:?}"
+    );
+    let err = broker
+        .publish_request(Message::new("give-up.stream", "request"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PublishError::Backend(source) if disconnected(source)),
+        "{err:?}"
+    );
+    let err = broker
+        .subscribe("give-up.other", SubscribeOptions::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SubscribeError::Backend(source) if disconnected(source)),
+        "{err:?}"
+    );
+    assert!(
+        failing.elapsed() < Duration::from_secs(2),
+        "at once, not after the {reconnect_wait:?} reconnect wait: {:?}",
+        failing.elapsed()
+    );
+
+    // Stays given up even once RabbitMQ is reachable again.
+    let attempts = proxy.accepted.load(Ordering::SeqCst);
+    proxy.restore();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(proxy.accepted.load(Ordering::SeqCst), attempts, "no redial");
+    assert_eq!(broker.connection_state(), ConnectionState::GaveUp);
+
+    let text = logs.text();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("ERROR") && l.contains("giving up reconnecting to RabbitMQ")),
+        "the give-up is logged at error:\n{text}"
+    );
+    assert!(
+        !text.contains("guest:guest"),
+        "no password in logs:\n{text}"
+    );
+
+    drop(sub);
+    drop(broker);
+    assert_eq!(
+        io_threads_settled(),
+        0,
+        "a lapin IO thread is still running"
+    );
+    common::delete_exchanges(&exchange).await;
+}
