@@ -9,7 +9,7 @@ use opentelemetry::Context;
 use tracewire_amqp::{AmqpBroker, AmqpDelivery, AmqpSubscription};
 use tracewire_broker::memory::{MemoryBroker, MemoryDelivery, MemorySubscription};
 use tracewire_broker::{
-    AckError, Broker, CloseError, Delivery, Guarantees, Message, PublishError, Responders,
+    AckError, Broker, CloseError, Delivery, Guarantees, Message, PublishError, Reject, Responders,
     SubscribeError, SubscribeOptions, Subscription,
 };
 #[cfg(feature = "nats")]
@@ -138,5 +138,79 @@ impl Delivery for AnyDelivery {
 
     async fn nack(self) -> Result<(), AckError> {
         each!(Self, self, d => d.nack().await)
+    }
+}
+
+/// Dead-letters through the backend: RabbitMQ (`{exchange}.dlx`) and NATS (the dead
+/// letter topic; JetStream also `TERM`s the message). The memory broker has no
+/// dead-letter target: there the message is nacked (redelivered, not lost) and the
+/// answer is `AckError::Backend` holding [`MemoryCannotReject`]; the router's
+/// `DeadLetter` middleware is the portable way to dead-letter.
+impl Reject for AnyDelivery {
+    async fn reject(self, reason: &str) -> Result<(), AckError> {
+        match self {
+            Self::Memory(d) => {
+                let _ = reason; // nowhere to write it
+                d.nack().await?;
+                Err(AckError::Backend(Box::new(MemoryCannotReject)))
+            }
+            #[cfg(feature = "nats")]
+            Self::Nats(d) => d.reject(reason).await,
+            #[cfg(feature = "amqp")]
+            Self::Amqp(d) => d.reject(reason).await,
+        }
+    }
+}
+
+/// [`Reject`] on a memory-broker delivery: the memory broker has no dead-letter
+/// target, so the message was nacked (redelivered) instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MemoryCannotReject;
+
+impl std::fmt::Display for MemoryCannotReject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "the memory broker has no dead-letter target: the message was nacked instead of rejected",
+        )
+    }
+}
+
+impl std::error::Error for MemoryCannotReject {}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_reject_is_a_typed_error_and_loses_nothing() {
+        let broker = AnyBroker::Memory(MemoryBroker::default());
+        let mut sub = broker
+            .subscribe("orders", SubscribeOptions::new())
+            .await
+            .unwrap();
+        broker.publish(Message::new("orders", "42")).await.unwrap();
+        let wait = Duration::from_secs(5);
+        let first = tokio::time::timeout(wait, sub.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let err = first.reject("bad order").await.unwrap_err();
+        let AckError::Backend(source) = &err else {
+            panic!("expected a backend error, got {err:?}");
+        };
+        assert!(
+            source.downcast_ref::<MemoryCannotReject>().is_some(),
+            "{source:?}"
+        );
+        let again = tokio::time::timeout(wait, sub.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.message().payload, "42", "redelivered, not lost");
+        again.ack().await.unwrap();
     }
 }
