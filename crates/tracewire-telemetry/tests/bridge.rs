@@ -191,6 +191,22 @@ fn the_filter_is_honoured() {
 }
 
 #[test]
+fn the_default_filter_keeps_returned_message_contents_out_of_the_logs() {
+    let s = setup();
+    s.run(tracewire_telemetry::DEFAULT_LOG_FILTER, || {
+        tracing::warn!(target: "lapin::returned_messages", "returned: s3cret-payload");
+        tracing::warn!(target: "lapin::channels", "lapin warning kept");
+        tracing::info!(target: "lapin::channels", "lapin info hidden");
+        tracing::info!(target: "my_service", "service info kept");
+    });
+    let logs = s.logs.text();
+    assert!(!logs.contains("s3cret-payload"), "{logs}");
+    assert!(!logs.contains("lapin info hidden"), "{logs}");
+    assert!(logs.contains("lapin warning kept"), "{logs}");
+    assert!(logs.contains("service info kept"), "{logs}");
+}
+
+#[test]
 fn a_bad_filter_is_a_typed_error() {
     let s = setup();
     let err = bridge::subscriber(&s.provider, "info,=[", false, std::io::sink)

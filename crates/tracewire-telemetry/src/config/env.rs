@@ -18,9 +18,15 @@ pub(crate) const DEFAULT_PROPAGATORS: &str = "tracecontext,baggage";
 /// transport and exporter crates tracewire itself uses held at `warn`, so their chatter
 /// stays out of the logs. (Their spans never join user traces whatever the filter: see
 /// [`crate::bridge::BRIDGE_EXCLUDED_TARGETS`].)
+///
+/// `lapin::returned_messages` is held at `error`: lapin logs every message RabbitMQ
+/// returns (a mandatory publish nothing routes, which is how `tracewire-amqp` detects
+/// "no responders") at `warn` with its headers and payload, and message contents do not
+/// belong in logs. The return itself is reported to the caller as `NoResponders`.
 pub const DEFAULT_LOG_FILTER: &str = "info,h2=warn,hyper=warn,hyper_util=warn,tonic=warn,\
-tower=warn,reqwest=warn,lapin=warn,async_nats=warn,rustls=warn,opentelemetry=warn,\
-opentelemetry_sdk=warn,opentelemetry_otlp=warn,opentelemetry_http=warn";
+tower=warn,reqwest=warn,lapin=warn,lapin::returned_messages=error,async_nats=warn,\
+rustls=warn,opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry_otlp=warn,\
+opentelemetry_http=warn";
 
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
