@@ -7,11 +7,14 @@ use std::pin::Pin;
 use std::task::Context;
 use std::time::{Duration, Instant};
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use tokio::time::Sleep;
 
 /// The `grpc-message` of a call the layers end at its deadline.
 pub(crate) const DEADLINE_MESSAGE: &str = "deadline exceeded";
+
+/// `grpc-timeout`, as a name looked up without parsing a `&str` per call.
+const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 
 /// The timer that cuts a streaming response off at the call's deadline.
 ///
@@ -53,7 +56,7 @@ impl DeadlineTimer {
 /// The timeout a request carries, or `None` when it has none or it is malformed
 /// (a malformed value is ignored, as tonic ignores it).
 pub(crate) fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
-    let raw = headers.get("grpc-timeout")?.to_str().ok()?;
+    let raw = headers.get(GRPC_TIMEOUT)?.to_str().ok()?;
     let unit_at = raw.len().checked_sub(1)?;
     let (digits, unit) = raw.split_at(unit_at);
     if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {

@@ -23,8 +23,14 @@
 
 use std::error::Error as StdError;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use tonic::{Code, ConnectError, Status, TimeoutExpired};
+
+/// `grpc-status`, as a name looked up without parsing a `&str` per call.
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+
+/// `grpc-message`.
+const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
 
 /// Which side of a call a span describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -81,9 +87,9 @@ pub const fn is_error(side: Side, code: Code) -> bool {
 /// Unlike `tonic::Status::from_header_map` this never clones the map and never panics
 /// on a malformed `grpc-status-details-bin`.
 pub fn status_from_headers(headers: &HeaderMap) -> Option<(Code, String)> {
-    let code = Code::from_bytes(headers.get("grpc-status")?.as_bytes());
+    let code = Code::from_bytes(headers.get(GRPC_STATUS)?.as_bytes());
     let message = headers
-        .get("grpc-message")
+        .get(GRPC_MESSAGE)
         .map(|m| percent_decode(m.as_bytes()))
         .unwrap_or_default();
     Some((code, message))

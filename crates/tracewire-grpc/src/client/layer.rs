@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use opentelemetry::metrics::{Histogram, MeterProvider};
 use opentelemetry::trace::{Span, SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -65,7 +65,8 @@ pub struct GrpcClientTraceLayer {
     duration: Histogram<f64>,
     message_events: bool,
     message_event_limit: u32,
-    server: Option<(String, Option<u16>)>,
+    /// `server.address` (shared, cloned per call without allocating) and `server.port`.
+    server: Option<(StringValue, Option<u16>)>,
     enforce_deadlines: bool,
 }
 
@@ -125,7 +126,7 @@ impl GrpcClientTraceLayer {
     /// endpoint's authority below this layer, so requests seen here carry only a path;
     /// a request URI with an authority still wins.
     pub fn server_address(mut self, host: impl Into<String>, port: Option<u16>) -> Self {
-        self.server = Some((host.into(), port));
+        self.server = Some((StringValue::from(Arc::<str>::from(host.into())), port));
         self
     }
 
@@ -159,27 +160,34 @@ impl GrpcClientTraceLayer {
         let path = req.uri().path();
         let method = rpc_method(path);
         let (name, value) = method_name(&CLIENT_METHODS, method);
-        let mut attrs = Vec::with_capacity(6);
-        attrs.push(KeyValue::new(semconv::RPC_SYSTEM_NAME, "grpc"));
-        attrs.push(KeyValue::new(semconv::RPC_METHOD, value));
+        let system = KeyValue::new(semconv::RPC_SYSTEM_NAME, "grpc");
+        let method_kv = KeyValue::new(semconv::RPC_METHOD, value);
+        let server = match req.uri().host() {
+            Some(host) => Some((StringValue::from(host.to_owned()), req.uri().port_u16())),
+            None => self.server.clone(),
+        };
+        // Span: system, method, [method_original], [address, [port]]; the metric the
+        // same without `rpc.method_original`, plus room for the status code and
+        // `error.type` added when the call ends (`RpcSpan::finish`).
+        let mut attrs = Vec::with_capacity(5);
+        let mut metric_attrs = Vec::with_capacity(6);
+        metric_attrs.push(system.clone());
+        metric_attrs.push(method_kv.clone());
+        attrs.push(system);
+        attrs.push(method_kv);
         if method.is_none() {
             attrs.push(KeyValue::new(semconv::RPC_METHOD_ORIGINAL, path.to_owned()));
         }
-        let server = match req.uri().host() {
-            Some(host) => Some((host.to_owned(), req.uri().port_u16())),
-            None => self.server.clone(),
-        };
         if let Some((host, port)) = server {
-            attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, host));
+            let address = KeyValue::new(semconv::SERVER_ADDRESS, host);
+            metric_attrs.push(address.clone());
+            attrs.push(address);
             if let Some(port) = port {
-                attrs.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+                let port = KeyValue::new(semconv::SERVER_PORT, i64::from(port));
+                metric_attrs.push(port.clone());
+                attrs.push(port);
             }
         }
-        let metric_attrs: Vec<KeyValue> = attrs
-            .iter()
-            .filter(|kv| kv.key.as_str() != semconv::RPC_METHOD_ORIGINAL)
-            .cloned()
-            .collect();
         let builder = SpanBuilder::from_name(name)
             .with_kind(SpanKind::Client)
             .with_attributes(attrs);

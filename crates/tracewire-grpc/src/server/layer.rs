@@ -1,14 +1,17 @@
 //! [`GrpcServerTraceLayer`] and its service.
 
+use std::cell::RefCell;
 use std::fmt;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
+use http::uri::Authority;
 use http::{Request, Response};
-use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Histogram, MeterProvider};
 use opentelemetry::trace::{Span, SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::{KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -179,16 +182,20 @@ impl GrpcServerTraceLayer {
         let path = parts.uri.path();
         let method = rpc_method(path);
         let (name, value) = method_name(&SERVER_METHODS, method);
-        let mut attrs = Vec::with_capacity(6);
-        attrs.push(KeyValue::new(semconv::RPC_SYSTEM_NAME, "grpc"));
-        // `rpc.method` goes on the span when the call ends (see `RpcSpan::finish`).
-        let metric_attrs = vec![attrs[0].clone(), KeyValue::new(semconv::RPC_METHOD, value)];
+        let system = KeyValue::new(semconv::RPC_SYSTEM_NAME, "grpc");
+        // `rpc.method` goes on the span when the call ends (see `RpcSpan::finish`); the
+        // metric has room for the status code and `error.type` added then.
+        let mut metric_attrs = Vec::with_capacity(4);
+        metric_attrs.push(system.clone());
+        metric_attrs.push(KeyValue::new(semconv::RPC_METHOD, value));
+        let mut attrs = Vec::with_capacity(4);
+        attrs.push(system);
         if method.is_none() {
             attrs.push(KeyValue::new(semconv::RPC_METHOD_ORIGINAL, path.to_owned()));
         }
-        if let Some(host) = parts.uri.host() {
-            attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()));
-            if let Some(port) = parts.uri.port_u16() {
+        if let Some((host, port)) = parts.uri.authority().map(server_address) {
+            attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, host));
+            if let Some(port) = port {
                 attrs.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
             }
         }
@@ -206,6 +213,42 @@ impl GrpcServerTraceLayer {
             metric_attrs,
         )
     }
+}
+
+thread_local! {
+    /// The last request authority this thread saw, with its `server.address` and
+    /// `server.port`: a server sees the same authority call after call, so its host is
+    /// parsed and copied once and then shared (an `Arc<str>`), not per call.
+    static LAST_AUTHORITY: RefCell<Option<(Authority, StringValue, Option<u16>)>> =
+        const { RefCell::new(None) };
+}
+
+/// `server.address` and `server.port` of a request's authority (from the per-thread
+/// cache when it is the same authority, byte for byte).
+fn server_address(authority: &Authority) -> (StringValue, Option<u16>) {
+    let parse = |authority: &Authority| {
+        (
+            StringValue::from(Arc::<str>::from(authority.host())),
+            authority.port_u16(),
+        )
+    };
+    LAST_AUTHORITY
+        .try_with(|last| {
+            let Ok(mut last) = last.try_borrow_mut() else {
+                return parse(authority);
+            };
+            match &*last {
+                Some((seen, host, port)) if seen.as_str() == authority.as_str() => {
+                    (host.clone(), *port)
+                }
+                _ => {
+                    let (host, port) = parse(authority);
+                    *last = Some((authority.clone(), host.clone(), port));
+                    (host, port)
+                }
+            }
+        })
+        .unwrap_or_else(|_| parse(authority))
 }
 
 impl<S, B, ResBody> Service<Request<B>> for GrpcServerTrace<S>
@@ -250,5 +293,27 @@ where
             .message_events
             .then(|| Messages::new(Direction::Sent, self.layer.message_event_limit));
         ResponseFuture::new(future, span, sent, self.layer.enforce_deadlines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_authority_cache_answers_what_parsing_would() {
+        for raw in [
+            "svc.local:50051",
+            "svc.local:50051",
+            "SVC.local:50051",
+            "svc.local",
+            "[::1]:443",
+            "svc.local:50051",
+        ] {
+            let authority: Authority = raw.parse().unwrap();
+            let (host, port) = server_address(&authority);
+            assert_eq!(host.as_str(), authority.host(), "{raw}");
+            assert_eq!(port, authority.port_u16(), "{raw}");
+        }
     }
 }
