@@ -1,5 +1,7 @@
 //! Loopback WebSocket echo harness: the same echo served plain (axum `WebSocket`,
-//! plain JSON, no spans) and through a traced `Session`, alternately, in one process.
+//! plain JSON, no spans), through an untraced `Session` (no-op tracer, propagator and
+//! meter: the framework's own cost) and through a traced `Session`, interleaved, in
+//! one process.
 //!
 //! Traced runs sample every message span and export it through the SDK's batch
 //! processor to `tracewire_testkit::bench::OtlpCountingExporter` (the OTLP exporter's
@@ -13,8 +15,11 @@
 //! ```
 //!
 //! Defaults: 100 000 messages, 32 connections (each sends, awaits the echo, repeats),
-//! 3 rounds of (plain, traced). Prints messages/s per round, the best-of ratio and
-//! p50/p99 round-trip latencies.
+//! 3 rounds of (plain, untraced, traced). Prints messages/s per round, the ratios to
+//! plain (best-of and median of rounds) and p50/p99 round-trip latencies. Both
+//! sessions receive the same envelopes (with a `traceparent`); the untraced one reads
+//! and ignores it. `TRACEWIRE_BENCH_ONLY=plain|untraced|traced` runs one mode alone
+//! (warm-up and rounds), for profilers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(missing_docs)]
 
@@ -26,6 +31,8 @@ use axum::Router;
 use axum::extract::ws::{Message as AxMessage, WebSocket, WebSocketUpgrade};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
+use opentelemetry::metrics::noop::NoopMeterProvider;
+use opentelemetry::trace::noop::{NoopTextMapPropagator, NoopTracerProvider};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
 use serde::{Deserialize, Serialize};
@@ -98,7 +105,7 @@ fn read_alike() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
 }
 
 /// `messages` echo round trips over `connections` WebSocket connections.
-async fn load(addr: SocketAddr, messages: usize, connections: usize, traced: bool) -> RunResult {
+async fn load(addr: SocketAddr, messages: usize, connections: usize, envelope: bool) -> RunResult {
     let mut sockets = Vec::new();
     for _ in 0..connections {
         let (socket, _) = tokio_tungstenite::connect_async_with_config(
@@ -117,7 +124,7 @@ async fn load(addr: SocketAddr, messages: usize, connections: usize, traced: boo
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(share);
             for i in 0..share {
-                let text = if traced {
+                let text = if envelope {
                     format!(r#"{{"id":"{i}","type":"order.get","headers":{{"traceparent":"{TRACEPARENT}"}},"data":{{"order":{i},"qty":3}}}}"#)
                 } else {
                     format!(r#"{{"id":"{i}","type":"order.get","data":{{"order":{i},"qty":3}}}}"#)
@@ -190,21 +197,49 @@ fn main() {
                 .on_upgrade(plain_echo)
         }))).await;
         let traced = serve(Router::new().route("/ws", session.route())).await;
+        let untraced_session = Session::new(traced_echo)
+            .tracer_provider(&NoopTracerProvider::new())
+            .meter_provider(&NoopMeterProvider::new())
+            .propagator(Arc::new(NoopTextMapPropagator::new()));
+        let untraced = serve(Router::new().route("/ws", untraced_session.route())).await;
+
+        // One mode alone, for profiling (callgrind: instructions per message of one
+        // server): `TRACEWIRE_BENCH_ONLY=plain|untraced|traced`.
+        if let Ok(only) = std::env::var("TRACEWIRE_BENCH_ONLY") {
+            let (addr, envelope) = match only.as_str() {
+                "plain" => (plain, false),
+                "untraced" => (untraced, true),
+                "traced" => (traced, true),
+                other => panic!("TRACEWIRE_BENCH_ONLY={other}: plain, untraced or traced"),
+            };
+            load(addr, messages / 10, connections, envelope).await;
+            for round in 0..rounds {
+                let r = load(addr, messages, connections, envelope).await;
+                println!("round {round}: {only} {:.0} msg/s p50 {} us p99 {} us", r.rate(), r.pct(0.50), r.pct(0.99));
+            }
+            let _ = provider.force_flush();
+            return;
+        }
 
         // Warm-up: connections, allocator, caches.
         load(plain, messages / 10, connections, false).await;
+        load(untraced, messages / 10, connections, true).await;
         load(traced, messages / 10, connections, true).await;
 
         let mut plain_runs = Vec::new();
+        let mut untraced_runs = Vec::new();
         let mut traced_runs = Vec::new();
         for round in 0..rounds {
             let p = load(plain, messages, connections, false).await;
+            let u = load(untraced, messages, connections, true).await;
             let t = load(traced, messages, connections, true).await;
             println!(
-                "round {round}: plain {:>9.0} msg/s p50 {:>5} us p99 {:>6} us | traced {:>9.0} msg/s p50 {:>5} us p99 {:>6} us | ratio {:.3}",
-                p.rate(), p.pct(0.50), p.pct(0.99), t.rate(), t.pct(0.50), t.pct(0.99), t.rate() / p.rate()
+                "round {round}: plain {:>7.0} msg/s p50 {:>4} us p99 {:>5} us | untraced {:>7.0} msg/s p50 {:>4} us p99 {:>5} us | traced {:>7.0} msg/s p50 {:>4} us p99 {:>5} us | u/p {:.3} t/p {:.3} t/u {:.3}",
+                p.rate(), p.pct(0.50), p.pct(0.99), u.rate(), u.pct(0.50), u.pct(0.99), t.rate(), t.pct(0.50), t.pct(0.99),
+                u.rate() / p.rate(), t.rate() / p.rate(), t.rate() / u.rate()
             );
             plain_runs.push(p);
+            untraced_runs.push(u);
             traced_runs.push(t);
         }
         let _ = provider.force_flush();
@@ -215,17 +250,30 @@ fn main() {
                 .unwrap()
         };
         let (p_rate, p50, p99, p_n) = best(&plain_runs);
+        let (u_rate, u50, u99, u_n) = best(&untraced_runs);
         let (t_rate, t50, t99, t_n) = best(&traced_runs);
-        let mut ratios: Vec<f64> = plain_runs.iter().zip(&traced_runs).map(|(p, t)| t.rate() / p.rate()).collect();
-        let per_round: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
-        ratios.sort_by(f64::total_cmp);
+        let median = |over: &[RunResult], under: &[RunResult]| {
+            let mut ratios: Vec<f64> = over.iter().zip(under).map(|(o, u)| o.rate() / u.rate()).collect();
+            let per_round: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
+            ratios.sort_by(f64::total_cmp);
+            (ratios[ratios.len() / 2], per_round.join(", "))
+        };
+        let (up, up_rounds) = median(&untraced_runs, &plain_runs);
+        let (tp, tp_rounds) = median(&traced_runs, &plain_runs);
+        let (tu, tu_rounds) = median(&traced_runs, &untraced_runs);
         println!();
         println!("messages/run {messages}, connections {connections}, rounds {rounds}");
-        println!("plain : {p_rate:.0} msg/s, p50 {p50} us, p99 {p99} us ({p_n} completed)");
-        println!("traced: {t_rate:.0} msg/s, p50 {t50} us, p99 {t99} us ({t_n} completed)");
-        println!("throughput ratio (best traced / best plain): {:.3}", t_rate / p_rate);
-        println!("throughput ratio (median of rounds): {:.3}", ratios[ratios.len() / 2]);
-        println!("per-round ratios: {}", per_round.join(", "));
+        println!("plain   : {p_rate:.0} msg/s, p50 {p50} us, p99 {p99} us ({p_n} completed)");
+        println!("untraced: {u_rate:.0} msg/s, p50 {u50} us, p99 {u99} us ({u_n} completed)");
+        println!("traced  : {t_rate:.0} msg/s, p50 {t50} us, p99 {t99} us ({t_n} completed)");
+        println!(
+            "throughput ratio (best / best): untraced/plain {:.3}, traced/plain {:.3}, traced/untraced {:.3}",
+            u_rate / p_rate, t_rate / p_rate, t_rate / u_rate
+        );
+        println!("throughput ratio (median of rounds): untraced/plain {up:.3}, traced/plain {tp:.3}, traced/untraced {tu:.3}");
+        println!("per-round untraced/plain: {up_rounds}");
+        println!("per-round traced/plain: {tp_rounds}");
+        println!("per-round traced/untraced: {tu_rounds}");
         println!(
             "spans exported: {} ({} OTLP protobuf bytes; export {:?})",
             pipeline.exporter.spans(),
