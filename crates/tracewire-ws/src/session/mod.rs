@@ -2,6 +2,7 @@
 
 mod conn;
 mod dispatch;
+mod gate;
 mod run;
 #[cfg(test)]
 mod tests;

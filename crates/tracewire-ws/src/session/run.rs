@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::error::Error as StdError;
+use std::future::poll_fn;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use tokio_tungstenite::tungstenite::{self, Bytes, Utf8Bytes};
 
 use super::conn::{CloseInfo, CloseInitiator};
 use super::dispatch::HandlerFuture;
+use super::gate::ReadGate;
 use crate::frame::{CloseFrame, close_code};
 use crate::metrics::{ConnMetrics, Direction, OpenConnection, reason};
 use crate::otel::{Telemetry, attr};
@@ -100,6 +102,8 @@ impl<H: Handler> Driver<H> {
         tokio::pin!(idle_timer, ping_timer, pong_timer);
         let mut awaiting_pong = false;
         let mut batch: Vec<Utf8Bytes> = Vec::with_capacity(MAX_BATCH);
+        // The socket is read only after it woke the task, not on the send queue's wakes.
+        let read_gate = ReadGate::new();
         loop {
             while current.is_none() {
                 let Some(text) = pending.pop_front() else {
@@ -141,7 +145,7 @@ impl<H: Handler> Driver<H> {
                     }
                     Outbound::Close(code, reason) => return self.close(socket, code, reason).await,
                 },
-                item = socket.next(), if pending.len() < cfg.receive_queue => {
+                item = poll_fn(|cx| read_gate.poll_next(socket, cx)), if pending.len() < cfg.receive_queue => {
                     let frame = match item {
                         None => {
                             self.finish_received(rx, &mut current, &mut pending, rejected).await;
