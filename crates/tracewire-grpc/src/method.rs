@@ -1,6 +1,7 @@
 //! `rpc.method` from a gRPC request path (`/package.Service/Method`).
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::sync::Arc;
 
 use opentelemetry::StringValue;
@@ -36,13 +37,39 @@ pub(crate) fn method_name(
     let Some(method) = method else {
         return (Cow::Borrowed(OTHER), StringValue::from(OTHER));
     };
-    match methods.get("", method) {
+    match interned(methods, method) {
         Some(name) => (Cow::Borrowed(name), StringValue::from(name)),
         None => (
             Cow::Owned(method.to_owned()),
             StringValue::from(Arc::<str>::from(method)),
         ),
     }
+}
+
+thread_local! {
+    /// The method each interner last answered on this thread (slot 0: servers, 1:
+    /// clients): a process usually calls or serves the same method many times in a row,
+    /// and comparing with the last one is cheaper than the interner's hashed lookup.
+    static LAST: Cell<[Option<&'static str>; 2]> = const { Cell::new([None; 2]) };
+}
+
+/// `methods.get("", method)`, answered from [`LAST`] when it is the method this thread
+/// last looked up in `methods`.
+fn interned(methods: &'static Interner, method: &str) -> Option<&'static str> {
+    let slot = usize::from(!std::ptr::eq(methods, &SERVER_METHODS));
+    let last = LAST.try_with(Cell::get).ok();
+    if let Some(name) = last
+        .and_then(|last| last[slot])
+        .filter(|name| *name == method)
+    {
+        return Some(name);
+    }
+    let name = methods.get("", method)?;
+    if let Some(mut last) = last {
+        last[slot] = Some(name);
+        let _ = LAST.try_with(|cell| cell.set(last));
+    }
+    Some(name)
 }
 
 #[cfg(test)]
@@ -58,6 +85,17 @@ mod tests {
         assert_eq!(rpc_method("/EchoService/Echo"), Some("EchoService/Echo"));
         for bad in ["", "/", "//Echo", "/Echo/", "/a/b/c", "Echo/Echo", "/Echo"] {
             assert_eq!(rpc_method(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_last_method_cache_answers_what_the_interner_would() {
+        for method in ["cache.A/One", "cache.A/One", "cache.A/Two", "cache.A/One"] {
+            for methods in [&SERVER_METHODS, &CLIENT_METHODS] {
+                let (name, value) = method_name(methods, Some(method));
+                assert_eq!(name, method);
+                assert_eq!(value.as_str(), method);
+            }
         }
     }
 }
