@@ -35,8 +35,11 @@
 //!
 //! Lookups go through a per-thread map first: no lock and no contention between
 //! runtime workers once a thread has seen a name. Only a miss on that map takes the
-//! interner's mutex (a name new to this thread, or one past the cap). A poisoned mutex
-//! is recovered (the table is never left half-updated), so nothing here panics.
+//! interner's mutex (a name new to this thread). Once the interner is full, the set of
+//! admitted names is frozen and a name outside it is answered `None` without the
+//! mutex, so a peer sending endless new names costs a hash lookup per message, not lock
+//! traffic. A poisoned mutex is recovered (the table is never left half-updated), so
+//! nothing here panics.
 //!
 //! # Example
 //!
@@ -55,9 +58,10 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use opentelemetry::StringValue;
 
@@ -77,6 +81,10 @@ type Table = BTreeMap<&'static str, Vec<(&'static str, &'static str)>>;
 pub struct Interner {
     cap: usize,
     table: Mutex<Table>,
+    /// The admitted names, frozen once the table is full: a name that is not among them
+    /// can never be interned, so its lookups answer `None` without the mutex (peers
+    /// that flood new names must not turn every message into lock traffic).
+    full: OnceLock<HashSet<&'static str>>,
 }
 
 impl fmt::Debug for Interner {
@@ -105,6 +113,7 @@ impl Interner {
         Self {
             cap,
             table: Mutex::new(BTreeMap::new()),
+            full: OnceLock::new(),
         }
     }
 
@@ -142,9 +151,21 @@ impl Interner {
         if let Ok(Some(found)) = local {
             return Some(found);
         }
+        if name.len() > MAX_NAME_LEN
+            || self
+                .full
+                .get()
+                .is_some_and(|admitted| !admitted.contains(name))
+        {
+            return None;
+        }
         let (name, joined) = {
             let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
-            intern(&mut table, self.cap, prefix, name)?
+            let found = intern(&mut table, self.cap, prefix, name);
+            if table.len() >= self.cap && self.full.get().is_none() {
+                let _ = self.full.set(table.keys().copied().collect());
+            }
+            found?
         };
         let _ = LOCAL.try_with(|local| {
             let Ok(mut local) = local.try_borrow_mut() else {
@@ -292,6 +313,26 @@ mod tests {
         assert_eq!(names.name("", "c"), "c");
         assert_eq!(names.value("c").as_str(), "c");
         assert_eq!(names.len(), 2);
+    }
+
+    #[test]
+    fn past_the_cap_new_names_do_not_take_the_lock() {
+        let names = small(1);
+        assert!(names.get("send", "a").is_some());
+        let held = names.table.lock().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let worker = std::thread::spawn(move || {
+            tx.send(names.get("send", "flood")).unwrap();
+        });
+        let answer = rx.recv_timeout(std::time::Duration::from_secs(5));
+        drop(held);
+        worker.join().unwrap();
+        assert_eq!(answer, Ok(None), "answered without waiting for the mutex");
+        assert_eq!(
+            names.get("process", "a"),
+            Some("process a"),
+            "admitted names still gain prefixes"
+        );
     }
 
     #[test]
