@@ -362,8 +362,10 @@ pub fn assert_one_connected_trace(spans: &[SpanRecord], order_id: &str, services
 
 /// Deletes the JetStream stream it names when dropped (the services of a test create it
 /// durable, on file), even when the test failed.
+#[cfg(feature = "nats")]
 pub struct StreamGuard(pub String);
 
+#[cfg(feature = "nats")]
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         let stream = self.0.clone();
