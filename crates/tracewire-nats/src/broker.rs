@@ -14,6 +14,7 @@ use tracewire_broker::{
 
 use crate::codec::encode;
 use crate::connect::{ConnectionStats, connect};
+use crate::probe::Probes;
 use crate::subscription::{NatsDelivery, NatsSubscription};
 use crate::{ConnectError, JetStreamConfig, NatsConfig, NatsError};
 
@@ -45,6 +46,8 @@ pub(crate) struct Inner {
     pub(crate) close_tx: watch::Sender<bool>,
     /// Subscriptions that have not ended yet; `close` waits for zero.
     pub(crate) live: watch::Sender<usize>,
+    /// The no-responders probe of `publish_request` (one wildcard subscription).
+    pub(crate) probes: Probes,
 }
 
 #[derive(Debug)]
@@ -86,6 +89,7 @@ impl NatsBroker {
                 closed: AtomicBool::new(false),
                 close_tx: watch::channel(false).0,
                 live: watch::channel(0).0,
+                probes: Probes::default(),
             }),
         })
     }
@@ -114,6 +118,13 @@ impl NatsBroker {
     /// topic is empty or contains whitespace.
     pub fn subject_for(&self, topic: &str) -> Option<String> {
         self.inner.subject(topic)
+    }
+
+    /// Generic requests ([`publish_request`](Broker::publish_request)) waiting for
+    /// their no-responders probe answer: zero whenever none is in flight (an answered,
+    /// cancelled or timed-out request leaves no entry behind).
+    pub fn pending_probes(&self) -> usize {
+        self.inner.probes.pending()
     }
 
     /// Waits (at most `request_timeout`) until the server has handled everything
@@ -272,19 +283,21 @@ impl Broker for NatsBroker {
         }
     }
 
-    /// Core NATS: the request is published with a private probe inbox as its NATS
-    /// reply subject (`msg.reply_to` travels in the `tracewire-reply-to` header, where
-    /// tracewire responders send the reply), then an empty message to the probe itself.
-    /// The server handles one connection's messages in order: it answers a request
-    /// nobody subscribes to with a "no responders" status on the probe before it
-    /// delivers the second message there, so the first message on the probe tells
-    /// ([`Responders::Absent`] or [`Responders::Present`]). One extra subscription and
-    /// one server round trip per request; [`NatsBroker::request`] is the cheaper native
+    /// Core NATS: the request is published with a probe subject as its NATS reply
+    /// subject (`msg.reply_to` travels in the `tracewire-reply-to` header, where
+    /// tracewire responders send the reply), then an empty message to the probe subject
+    /// itself. The server handles one connection's messages in order: it answers a
+    /// request nobody subscribes to with a "no responders" status on the probe subject
+    /// before it delivers the second message there, so the first message on it tells
+    /// ([`Responders::Absent`] or [`Responders::Present`]). The probe subjects are
+    /// tokens under one wildcard subscription per broker, opened on the first request
+    /// (as async-nats multiplexes its own requests): per request, two publishes and one
+    /// extra delivery, no subscription; [`NatsBroker::request`] is the cheaper native
     /// path. Without `reply_to`, and for topics the JetStream stream stores, this is
     /// [`publish`](Broker::publish) and [`Responders::Unknown`].
     ///
-    /// Cancel-safety: as [`publish`](Broker::publish); the probe is unsubscribed when
-    /// dropped.
+    /// Cancel-safety: as [`publish`](Broker::publish); the request's probe entry is
+    /// removed when the future is dropped.
     async fn publish_request(&self, msg: Message) -> Result<Responders, PublishError> {
         self.inner.publish_request(msg).await
     }

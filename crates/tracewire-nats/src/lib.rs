@@ -64,6 +64,7 @@ mod error;
 mod js_config;
 mod js_sub;
 mod keepalive;
+mod probe;
 mod request;
 mod round_trip;
 mod secret;

@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use async_nats::StatusCode;
 use async_nats::client::{PublishErrorKind, RequestErrorKind};
-use futures_util::StreamExt as _;
 use tracewire_broker::request_reply::{ERROR_HEADER, RequestError};
 use tracewire_broker::{Message, PublishError, Responders};
 
@@ -30,16 +28,21 @@ impl Inner {
         };
         let headers = encode(&msg, None).map_err(backend)?;
         let timeout = self.config.request_timeout;
-        let probe = self.client.new_inbox();
         let exchange = async {
-            let mut answers = self
-                .client
-                .subscribe(probe.clone())
+            // Registered before the publish: the answer may come before it returns.
+            let mut waiter = self
+                .probes
+                .register(&self.client, &self.close_tx)
                 .await
-                .map_err(|e| backend(NatsError::client(e)))?;
+                .map_err(backend)?;
             let sent = self
                 .client
-                .publish_with_reply_and_headers(subject, probe.clone(), headers, msg.payload)
+                .publish_with_reply_and_headers(
+                    subject,
+                    waiter.subject.clone(),
+                    headers,
+                    msg.payload,
+                )
                 .await;
             if let Err(err) = sent {
                 return Err(backend(match err.kind() {
@@ -48,20 +51,14 @@ impl Inner {
                 }));
             }
             self.client
-                .publish(probe, bytes::Bytes::new())
+                .publish(waiter.subject.clone(), bytes::Bytes::new())
                 .await
                 .map_err(|e| backend(NatsError::client(e)))?;
-            match answers.next().await {
-                Some(first) if first.status == Some(StatusCode::NO_RESPONDERS) => {
-                    Ok(Responders::Absent)
-                }
-                // Our own empty message, or (a race the server's ordering makes
-                // unlikely) a plain NATS responder's reply: someone got the request.
-                Some(_) => Ok(Responders::Present),
-                None => Err(backend(NatsError::client(
+            waiter.answer().await.ok_or_else(|| {
+                backend(NatsError::client(
                     "connection closed while publishing a request",
-                ))),
-            }
+                ))
+            })
         };
         tokio::time::timeout(timeout, exchange)
             .await

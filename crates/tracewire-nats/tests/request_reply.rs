@@ -200,3 +200,66 @@ async fn traced_generic_requester_reports_no_responders() {
             .any(|kv| kv.key.as_str() == "error.type" && kv.value.as_str() == "no_responders")
     );
 }
+
+/// `publish_request` shares one probe subscription: 1 000 requests, served and
+/// unserved, a third of them dropped while waiting for their probe answer, each get
+/// their own answer and leave no waiter behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_request_probes_leave_no_waiters() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures_util::{FutureExt as _, StreamExt as _};
+    use tracewire_broker::{Broker as _, Responders, SubscribeOptions};
+
+    let broker = connect(core_config()).await;
+    let served = broker
+        .subscribe("probe.served", SubscribeOptions::new())
+        .await
+        .unwrap();
+    broker.flush().await.unwrap();
+    let cancelled = AtomicUsize::new(0);
+    let run = futures_util::stream::iter(0..1_000_usize)
+        .map(|i| {
+            let broker = broker.clone();
+            let cancelled = &cancelled;
+            async move {
+                let served = i % 2 == 0;
+                let topic = if served {
+                    "probe.served"
+                } else {
+                    "probe.nobody"
+                };
+                let request = broker.publish_request(
+                    Message::new(topic, i.to_string()).with_reply_to("probe.replies"),
+                );
+                if i % 3 == 0 {
+                    // Polled once (its waiter registered), then dropped.
+                    if request.now_or_never().is_none() {
+                        cancelled.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return;
+                }
+                let expected = if served {
+                    Responders::Present
+                } else {
+                    Responders::Absent
+                };
+                assert_eq!(request.await.unwrap(), expected, "request {i} to {topic}");
+            }
+        })
+        .buffer_unordered(64)
+        .collect::<Vec<()>>();
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("1 000 probed requests within 30 s");
+    assert!(
+        cancelled.load(Ordering::Relaxed) > 0,
+        "some requests were dropped while waiting"
+    );
+    assert_eq!(broker.pending_probes(), 0);
+    // The cancelled requests' answers arrive later and find no waiter.
+    broker.flush().await.unwrap();
+    assert_eq!(broker.pending_probes(), 0);
+    drop(served);
+    broker.close().await.unwrap();
+}

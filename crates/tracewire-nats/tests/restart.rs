@@ -3,7 +3,8 @@
 //! got its PubAck is processed, none is lost; publishers retry with the same id
 //! (`Nats-Msg-Id` deduplication keeps the stream free of copies) and the consumer
 //! deduplicates redeliveries by message id. The pull consumer keeps fetching after the
-//! server is back.
+//! server is back. A second test restarts the server under generic core NATS
+//! requests: the shared no-responders probe keeps answering afterwards.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashSet;
@@ -20,6 +21,7 @@ use tracewire_nats::{JetStreamConfig, NatsBroker, NatsConfig};
 
 const TOTAL: usize = 10_000;
 const PUBLISHERS: usize = 8;
+const WAIT: Duration = Duration::from_secs(5);
 const NATS_SERVER: &str = "/usr/sbin/nats-server";
 
 /// The test's own server; killed when dropped, whatever happens.
@@ -179,4 +181,73 @@ async fn no_acknowledged_message_is_lost_across_a_server_restart() {
         retries.load(Ordering::Relaxed),
         redelivered.load(Ordering::Relaxed)
     );
+}
+
+/// The generic `Requester` over core NATS across a server restart: before and after,
+/// a served topic answers and an unserved one fails at once with `NoResponders` (the
+/// probe's wildcard subscription is re-established with the connection), and no probe
+/// waiter is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_request_probe_survives_a_server_restart() {
+    use tracewire_broker::BoxError;
+    use tracewire_broker::request_reply::{RequestError, Requester, serve};
+
+    let store = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = Server::start(port, store.path());
+    let config = NatsConfig::new(format!("nats://127.0.0.1:{port}"))
+        .with_request_timeout(Duration::from_secs(2))
+        .with_drain_timeout(Duration::from_secs(5));
+    let broker = NatsBroker::connect(config).await.unwrap();
+    let responder = serve(broker.clone(), "svc.echo", |req: Message| async move {
+        Ok::<_, BoxError>(Message::new("", req.payload))
+    })
+    .await
+    .unwrap();
+    let requester = Requester::new(broker.clone()).await.unwrap();
+    let check = |round: &'static str| {
+        let requester = &requester;
+        async move {
+            for i in 0..20 {
+                let reply = requester
+                    .request("svc.echo", Message::new("", format!("{round}-{i}")), WAIT)
+                    .await
+                    .unwrap_or_else(|e| panic!("{round}: served request {i}: {e:?}"));
+                assert_eq!(reply.payload, format!("{round}-{i}"));
+                let started = std::time::Instant::now();
+                let err = requester
+                    .request("svc.nobody", Message::new("", "x"), WAIT)
+                    .await
+                    .unwrap_err();
+                assert!(
+                    matches!(err, RequestError::NoResponders(_)),
+                    "{round}: unserved request {i}: {err:?}"
+                );
+                assert!(
+                    started.elapsed() < Duration::from_secs(1),
+                    "{round}: prompt"
+                );
+            }
+        }
+    };
+    check("before").await;
+    assert_eq!(broker.pending_probes(), 0);
+
+    server.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _server = Server::start(port, store.path());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while broker.stats().reconnects() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no reconnect within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The resubscriptions (responder, reply topic, probe) reach the server first.
+    broker.flush().await.unwrap();
+    check("after").await;
+    assert_eq!(broker.pending_probes(), 0);
+    responder.shutdown().await;
+    broker.close().await.unwrap();
 }
