@@ -76,6 +76,42 @@ pub enum ConfigError {
         /// The cargo feature that enables it.
         feature: &'static str,
     },
+    /// A TLS file setting (`OTEL_EXPORTER_OTLP_CERTIFICATE`, ... or a builder method) is
+    /// given but tracewire-telemetry was built without its `tls` feature.
+    #[error("{setting} is set, but tracewire-telemetry was built without its `tls` feature")]
+    TlsFeatureDisabled {
+        /// The variable or builder method.
+        setting: &'static str,
+    },
+    /// A TLS file cannot be read.
+    #[error("{setting}: cannot read {path}")]
+    TlsFileUnreadable {
+        /// The variable or builder method that named the file.
+        setting: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A TLS file is not what its setting needs (its contents are never shown).
+    #[error("{setting}: {path} is not valid: {reason}")]
+    TlsFileInvalid {
+        /// The variable or builder method that named the file.
+        setting: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A client certificate without a client key, or a key without a certificate.
+    #[error("{given} is set without {missing}: mutual TLS needs both")]
+    TlsClientIncomplete {
+        /// The setting given.
+        given: &'static str,
+        /// The setting missing.
+        missing: &'static str,
+    },
     /// `RUST_LOG` (or the builder's filter) is not a valid `EnvFilter` directive list.
     #[error("invalid log filter {value:?}")]
     LogFilter {

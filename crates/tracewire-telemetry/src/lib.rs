@@ -69,8 +69,8 @@ mod propagation;
 pub mod tree;
 
 pub use config::{
-    DEFAULT_LOG_FILTER, MetricsExporter, OtlpConfig, OtlpProtocol, PropagatorChoice, SamplerConfig,
-    SharedPropagator, TelemetryConfig, TracesExporter,
+    DEFAULT_LOG_FILTER, MetricsExporter, OtlpConfig, OtlpProtocol, OtlpTlsConfig, PemFile,
+    PropagatorChoice, SamplerConfig, SharedPropagator, TelemetryConfig, TracesExporter,
 };
 pub use error::{BoxError, ConfigError, ShutdownError, TelemetryError};
 pub use guard::{InitReport, TelemetryGuard};

@@ -12,6 +12,8 @@ use crate::config::{
     MetricsExporter, OtlpProtocol, SamplerConfig, TelemetryConfig, TracesExporter,
 };
 use crate::error::{ConfigError, TelemetryError};
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+use crate::otlp::ClientTls;
 
 /// The resource every span and metric carries.
 pub(crate) fn resource(config: &TelemetryConfig) -> Resource {
@@ -128,10 +130,11 @@ fn otlp_spans(
             {
                 // tracewire's exporter (crate::otlp): same wire format, ~6x less CPU
                 require_runtime("OTLP gRPC")?;
-                let exporter = crate::otlp::OtlpTraceExporter::grpc(
+                let exporter = crate::otlp::OtlpTraceExporter::grpc_with_tls(
                     &endpoint,
                     grpc_metadata(&otlp.headers)?,
                     otlp.timeout.unwrap_or(crate::otlp::DEFAULT_TIMEOUT),
+                    &ClientTls::load(&otlp.traces_tls)?,
                 )
                 .map_err(|source| TelemetryError::Exporter {
                     what: "OTLP gRPC",
@@ -153,10 +156,11 @@ fn otlp_spans(
             #[cfg(feature = "otlp-http")]
             {
                 // tracewire's exporter (crate::otlp): same wire format, ~6x less CPU
-                let exporter = crate::otlp::OtlpTraceExporter::http(
+                let exporter = crate::otlp::OtlpTraceExporter::http_with_tls(
                     &endpoint,
                     http_header_map(&otlp.headers)?,
                     otlp.timeout.unwrap_or(crate::otlp::DEFAULT_TIMEOUT),
+                    &ClientTls::load(&otlp.traces_tls)?,
                 )
                 .map_err(|source| TelemetryError::Exporter {
                     what: "OTLP HTTP",
@@ -186,6 +190,9 @@ fn otlp_spans(
                     .with_headers(http_headers(&otlp.headers)?);
                 if let Some(timeout) = otlp.timeout {
                     exporter = exporter.with_timeout(timeout);
+                }
+                if let Some(client) = http_client_for(otlp, &otlp.traces_tls, "OTLP HTTP")? {
+                    exporter = exporter.with_http_client(client);
                 }
                 let exporter = exporter
                     .build()
@@ -266,6 +273,13 @@ fn otlp_metrics(
                 if let Some(timeout) = otlp.timeout {
                     exporter = exporter.with_timeout(timeout);
                 }
+                let tls = ClientTls::load(&otlp.metrics_tls)?;
+                #[cfg(feature = "tls")]
+                if tls.is_custom() && endpoint_is_https(otlp, OtlpProtocol::metrics_endpoint) {
+                    exporter = exporter.with_tls_config(tls.tonic_config());
+                }
+                #[cfg(not(feature = "tls"))]
+                let _ = tls;
                 let exporter = exporter
                     .build()
                     .map_err(|e| exporter_error("OTLP gRPC metrics", e))?;
@@ -297,6 +311,10 @@ fn otlp_metrics(
                 if let Some(timeout) = otlp.timeout {
                     exporter = exporter.with_timeout(timeout);
                 }
+                if let Some(client) = http_client_for(otlp, &otlp.metrics_tls, "OTLP HTTP metrics")?
+                {
+                    exporter = exporter.with_http_client(client);
+                }
                 let exporter = exporter
                     .build()
                     .map_err(|e| exporter_error("OTLP HTTP metrics", e))?;
@@ -325,6 +343,34 @@ fn exporter_error(what: &'static str, e: opentelemetry_otlp::ExporterBuildError)
         what,
         source: Box::new(e),
     }
+}
+
+/// For `opentelemetry-otlp`'s HTTP exporters: a blocking client carrying the TLS files
+/// of `tls` (read here, once), or `None` to keep the exporter's own client when none
+/// is set.
+#[cfg(feature = "otlp-http")]
+fn http_client_for(
+    otlp: &crate::config::OtlpConfig,
+    tls: &crate::config::OtlpTlsConfig,
+    what: &'static str,
+) -> Result<Option<reqwest::blocking::Client>, TelemetryError> {
+    let tls = ClientTls::load(tls)?;
+    if !tls.is_custom() {
+        return Ok(None);
+    }
+    let timeout = otlp.timeout.unwrap_or(crate::otlp::DEFAULT_TIMEOUT);
+    crate::otlp::blocking_client(timeout, &tls)
+        .map(Some)
+        .map_err(|source| TelemetryError::Exporter { what, source })
+}
+
+/// Whether the signal's resolved endpoint is `https` (TLS settings apply only there).
+#[cfg(all(feature = "otlp-grpc", feature = "tls"))]
+fn endpoint_is_https(
+    otlp: &crate::config::OtlpConfig,
+    endpoint: fn(OtlpProtocol, &crate::config::OtlpConfig) -> String,
+) -> bool {
+    endpoint(otlp.protocol, otlp).starts_with("https://")
 }
 
 /// tonic's channel spawns its worker on the current Tokio runtime: building it outside

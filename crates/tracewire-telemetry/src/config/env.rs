@@ -7,7 +7,8 @@ use opentelemetry::KeyValue;
 use percent_encoding::percent_decode_str;
 
 use super::{
-    MetricsExporter, OtlpProtocol, PropagatorChoice, SamplerConfig, TelemetryConfig, TracesExporter,
+    MetricsExporter, OtlpProtocol, OtlpTlsConfig, PemFile, PropagatorChoice, SamplerConfig,
+    TelemetryConfig, TracesExporter,
 };
 use crate::error::ConfigError;
 
@@ -143,6 +144,10 @@ pub(super) fn apply(
         }
     }
 
+    // TLS files: the general variables apply to both signals, a signal's own wins.
+    apply_tls(lookup, &mut config.otlp.traces_tls, "TRACES");
+    apply_tls(lookup, &mut config.otlp.metrics_tls, "METRICS");
+
     if let Some(list) = get(lookup, "OTEL_PROPAGATORS") {
         config.propagator = PropagatorChoice::List(list);
     }
@@ -150,6 +155,33 @@ pub(super) fn apply(
         config.log_filter = filter;
     }
     Ok(config)
+}
+
+/// The TLS variables, general then per signal (`OTEL_EXPORTER_OTLP_{signal}_...`).
+#[rustfmt::skip]
+const TLS_VARS: [(&str, &str, &str); 3] = [
+    ("OTEL_EXPORTER_OTLP_CERTIFICATE", "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE"),
+    ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE"),
+    ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY"),
+];
+
+/// Paths only: the files are read by `init`, not while parsing the environment.
+fn apply_tls(lookup: Lookup<'_>, tls: &mut OtlpTlsConfig, signal: &str) {
+    for (i, (general, traces, metrics)) in TLS_VARS.into_iter().enumerate() {
+        let own = if signal == "TRACES" { traces } else { metrics };
+        let Some(file) = [own, general]
+            .into_iter()
+            .find_map(|var| get(lookup, var).map(|path| PemFile::new(path, var)))
+        else {
+            continue;
+        };
+        let slot = match i {
+            0 => &mut tls.certificate,
+            1 => &mut tls.client_certificate,
+            _ => &mut tls.client_key,
+        };
+        *slot = Some(file);
+    }
 }
 
 const TRACES_EXPECTED: &str = "otlp, console, stdout, file, none";
@@ -442,6 +474,39 @@ mod tests {
             c.otlp().protocol.traces_endpoint(c.otlp()),
             "http://t:1/custom"
         );
+    }
+
+    #[test]
+    fn tls_files_general_and_per_signal() {
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem"),
+            ("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "/metrics-ca.pem"),
+            ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/client.pem"),
+            ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/client.key"),
+        ])
+        .unwrap();
+        let traces = &c.otlp().traces_tls;
+        let metrics = &c.otlp().metrics_tls;
+        let file = |path, setting| Some(PemFile::new(path, setting));
+        assert_eq!(
+            traces.certificate,
+            file("/ca.pem", "OTEL_EXPORTER_OTLP_CERTIFICATE")
+        );
+        assert_eq!(
+            metrics.certificate,
+            file("/metrics-ca.pem", "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE")
+        );
+        assert_eq!(
+            traces.client_certificate,
+            file("/client.pem", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE")
+        );
+        assert_eq!(metrics.client_certificate, traces.client_certificate);
+        assert_eq!(
+            traces.client_key,
+            file("/client.key", "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY")
+        );
+        assert_eq!(metrics.client_key, None);
+        assert!(!config(&[]).unwrap().otlp().traces_tls.is_set());
     }
 
     #[test]

@@ -90,6 +90,63 @@ pub struct OtlpConfig {
     pub headers: Vec<(String, String)>,
     /// Export timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`, milliseconds).
     pub timeout: Option<Duration>,
+    /// TLS files for the traces exporter (`OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`, ...,
+    /// else the general `OTEL_EXPORTER_OTLP_CERTIFICATE`, ...).
+    pub traces_tls: OtlpTlsConfig,
+    /// TLS files for the metrics exporter (`OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE`, ...,
+    /// else the general variables).
+    pub metrics_tls: OtlpTlsConfig,
+}
+
+/// TLS files for one OTLP exporter, as the OpenTelemetry exporter specification names
+/// them. They apply to `https` endpoints only and need the `tls` feature (without it,
+/// [`init`](crate::init) fails with [`ConfigError::TlsFeatureDisabled`] when any is set).
+/// [`init`](crate::init) reads each file once; a missing, unreadable or invalid file is a
+/// [`ConfigError`] naming the setting and the path (never the file's contents).
+///
+/// * `certificate`: PEM file of the CA certificates trusted to verify the collector.
+///   When set, these certificates **replace** the built-in webpki (Mozilla) roots rather
+///   than adding to them, as the Go, Java and Python SDKs and the collector's own
+///   `ca_file` do: a collector behind a private CA is then trusted through that CA
+///   alone. When unset, gRPC trusts the webpki roots and HTTP reqwest's platform
+///   verifier (the OS trust store).
+/// * `client_certificate` + `client_key`: PEM certificate chain and private key (PKCS#8,
+///   PKCS#1 or SEC1) presented to a collector that requires mutual TLS. Both or neither.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OtlpTlsConfig {
+    /// Trusted CA certificates (`OTEL_EXPORTER_OTLP_CERTIFICATE`).
+    pub certificate: Option<PemFile>,
+    /// Client certificate chain for mTLS (`OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`).
+    pub client_certificate: Option<PemFile>,
+    /// Client private key for mTLS (`OTEL_EXPORTER_OTLP_CLIENT_KEY`).
+    pub client_key: Option<PemFile>,
+}
+
+impl OtlpTlsConfig {
+    /// Whether any file is set.
+    pub fn is_set(&self) -> bool {
+        self.certificate.is_some() || self.client_certificate.is_some() || self.client_key.is_some()
+    }
+}
+
+/// A PEM file and the setting that named it (an environment variable or a builder
+/// method), so errors can say where a bad path came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PemFile {
+    /// The file.
+    pub path: PathBuf,
+    /// The variable or builder method that set it.
+    pub setting: &'static str,
+}
+
+impl PemFile {
+    /// `path`, set by `setting`.
+    pub fn new(path: impl Into<PathBuf>, setting: &'static str) -> Self {
+        Self {
+            path: path.into(),
+            setting,
+        }
+    }
 }
 
 impl Default for OtlpConfig {
@@ -101,6 +158,8 @@ impl Default for OtlpConfig {
             metrics_endpoint: None,
             headers: Vec::new(),
             timeout: None,
+            traces_tls: OtlpTlsConfig::default(),
+            metrics_tls: OtlpTlsConfig::default(),
         }
     }
 }
@@ -333,6 +392,44 @@ impl TelemetryConfig {
     #[must_use]
     pub fn with_otlp_timeout(mut self, timeout: Duration) -> Self {
         self.otlp.timeout = Some(timeout);
+        self
+    }
+
+    /// Trust only the CA certificates in this PEM file when verifying an `https`
+    /// collector, for traces and metrics (instead of the webpki roots; see
+    /// [`OtlpTlsConfig`]). Read once by [`init`](crate::init); needs the `tls` feature.
+    /// Wins over `OTEL_EXPORTER_OTLP_CERTIFICATE` and its per-signal variants.
+    #[must_use]
+    pub fn with_otlp_certificate(mut self, ca_pem: impl Into<PathBuf>) -> Self {
+        let file = PemFile::new(ca_pem, "TelemetryConfig::with_otlp_certificate");
+        self.otlp.traces_tls.certificate = Some(file.clone());
+        self.otlp.metrics_tls.certificate = Some(file);
+        self
+    }
+
+    /// Present this client certificate chain and private key (PEM files) to an `https`
+    /// collector that requires mutual TLS, for traces and metrics. Read once by
+    /// [`init`](crate::init); needs the `tls` feature. Wins over
+    /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` / `OTEL_EXPORTER_OTLP_CLIENT_KEY` and
+    /// their per-signal variants.
+    #[must_use]
+    pub fn with_otlp_client_certificate(
+        mut self,
+        certificate_pem: impl Into<PathBuf>,
+        key_pem: impl Into<PathBuf>,
+    ) -> Self {
+        let cert = PemFile::new(
+            certificate_pem,
+            "TelemetryConfig::with_otlp_client_certificate (certificate)",
+        );
+        let key = PemFile::new(
+            key_pem,
+            "TelemetryConfig::with_otlp_client_certificate (key)",
+        );
+        for tls in [&mut self.otlp.traces_tls, &mut self.otlp.metrics_tls] {
+            tls.client_certificate = Some(cert.clone());
+            tls.client_key = Some(key.clone());
+        }
         self
     }
 

@@ -12,7 +12,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
-use super::TraceRequestEncoder;
+use super::{ClientTls, TraceRequestEncoder};
 use crate::error::BoxError;
 
 /// The OTLP default export timeout (`OTEL_EXPORTER_OTLP_TIMEOUT` unset).
@@ -131,7 +131,20 @@ impl OtlpTraceExporter {
         metadata: tonic::metadata::MetadataMap,
         timeout: Duration,
     ) -> Result<Self, BoxError> {
-        let transport = super::grpc::GrpcTransport::new(endpoint, metadata, timeout)?;
+        Self::grpc_with_tls(endpoint, metadata, timeout, &ClientTls::default())
+    }
+
+    /// Like [`grpc`](Self::grpc), verifying an `https` collector with `tls`'s CAs
+    /// (instead of the webpki roots) and presenting its client identity, if set.
+    /// Nothing is checked for an `http` endpoint, which stays plaintext.
+    #[cfg(feature = "otlp-grpc")]
+    pub fn grpc_with_tls(
+        endpoint: &str,
+        metadata: tonic::metadata::MetadataMap,
+        timeout: Duration,
+        tls: &ClientTls,
+    ) -> Result<Self, BoxError> {
+        let transport = super::grpc::GrpcTransport::new(endpoint, metadata, timeout, tls)?;
         Ok(Self::with_transport(Transport::Grpc(transport), timeout))
     }
 
@@ -144,7 +157,19 @@ impl OtlpTraceExporter {
         headers: reqwest::header::HeaderMap,
         timeout: Duration,
     ) -> Result<Self, BoxError> {
-        let transport = super::http::HttpTransport::new(endpoint, headers, timeout)?;
+        Self::http_with_tls(endpoint, headers, timeout, &ClientTls::default())
+    }
+
+    /// Like [`http`](Self::http), verifying an `https` collector with `tls`'s CAs
+    /// (instead of the platform verifier) and presenting its client identity, if set.
+    #[cfg(feature = "otlp-http")]
+    pub fn http_with_tls(
+        endpoint: &str,
+        headers: reqwest::header::HeaderMap,
+        timeout: Duration,
+        tls: &ClientTls,
+    ) -> Result<Self, BoxError> {
+        let transport = super::http::HttpTransport::new(endpoint, headers, timeout, tls)?;
         Ok(Self::with_transport(Transport::Http(transport), timeout))
     }
 

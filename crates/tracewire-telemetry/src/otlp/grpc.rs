@@ -12,6 +12,7 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 
+use super::ClientTls;
 use super::exporter::{Failure, Response};
 use crate::error::BoxError;
 
@@ -29,6 +30,7 @@ impl GrpcTransport {
         endpoint: &str,
         metadata: MetadataMap,
         timeout: Duration,
+        tls: &ClientTls,
     ) -> Result<Self, BoxError> {
         let builder = Endpoint::from_shared(endpoint.to_owned())
             .map_err(|e| {
@@ -41,7 +43,7 @@ impl GrpcTransport {
             .connect_timeout(timeout);
         let https = builder.uri().scheme_str() == Some("https");
         let builder = if https {
-            tls(builder, endpoint)?
+            with_tls(builder, endpoint, tls)?
         } else {
             builder
         };
@@ -73,24 +75,18 @@ impl GrpcTransport {
 }
 
 #[cfg(feature = "tls")]
-fn tls(builder: Endpoint, endpoint: &str) -> Result<Endpoint, BoxError> {
-    builder
-        .tls_config(
-            tonic::transport::ClientTlsConfig::new()
-                .with_webpki_roots()
-                .assume_http2(true),
+fn with_tls(builder: Endpoint, endpoint: &str, tls: &ClientTls) -> Result<Endpoint, BoxError> {
+    builder.tls_config(tls.tonic_config()).map_err(|e| {
+        format!(
+            "cannot configure TLS for OTLP gRPC endpoint {}: {e}",
+            super::redact(endpoint)
         )
-        .map_err(|e| {
-            format!(
-                "cannot configure TLS for OTLP gRPC endpoint {}: {e}",
-                super::redact(endpoint)
-            )
-            .into()
-        })
+        .into()
+    })
 }
 
 #[cfg(not(feature = "tls"))]
-fn tls(_: Endpoint, endpoint: &str) -> Result<Endpoint, BoxError> {
+fn with_tls(_: Endpoint, endpoint: &str, _: &ClientTls) -> Result<Endpoint, BoxError> {
     Err(format!(
         "OTLP gRPC endpoint {} is https: enable the `tls` feature of tracewire-telemetry",
         super::redact(endpoint)

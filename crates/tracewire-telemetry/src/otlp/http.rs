@@ -15,6 +15,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 
+use super::ClientTls;
 use super::exporter::{Failure, Response};
 use crate::error::BoxError;
 
@@ -30,6 +31,7 @@ impl HttpTransport {
         endpoint: &str,
         mut headers: HeaderMap,
         timeout: Duration,
+        tls: &ClientTls,
     ) -> Result<Self, BoxError> {
         let url = reqwest::Url::parse(endpoint).map_err(|e| {
             format!(
@@ -59,14 +61,7 @@ impl HttpTransport {
             CONTENT_TYPE,
             HeaderValue::from_static("application/x-protobuf"),
         );
-        // Building a blocking client inside a Tokio runtime panics (it starts and
-        // waits for its own runtime): build it on a thread of its own.
-        let client = std::thread::Builder::new()
-            .name("otlp-http-client".into())
-            .spawn(move || Client::builder().timeout(timeout).build())
-            .map_err(|e| format!("cannot spawn the thread building the HTTP client: {e}"))?
-            .join()
-            .map_err(|_| "building the blocking HTTP client panicked")??;
+        let client = blocking_client(timeout, tls)?;
         Ok(Self {
             client,
             url,
@@ -115,4 +110,24 @@ impl HttpTransport {
             retryable: false,
         })
     }
+}
+
+/// A blocking reqwest client with `timeout` and, with the `tls` feature, `tls`'s CAs
+/// and identity. Building one inside a Tokio runtime panics (it starts and waits for
+/// its own runtime), so it is built on a thread of its own.
+pub(crate) fn blocking_client(timeout: Duration, tls: &ClientTls) -> Result<Client, BoxError> {
+    #[cfg(feature = "tls")]
+    let builder = tls.apply_to_reqwest(Client::builder().timeout(timeout))?;
+    #[cfg(not(feature = "tls"))]
+    let builder = {
+        let _ = tls;
+        Client::builder().timeout(timeout)
+    };
+    let client = std::thread::Builder::new()
+        .name("otlp-http-client".into())
+        .spawn(move || builder.build())
+        .map_err(|e| format!("cannot spawn the thread building the HTTP client: {e}"))?
+        .join()
+        .map_err(|_| "building the blocking HTTP client panicked")??;
+    Ok(client)
 }

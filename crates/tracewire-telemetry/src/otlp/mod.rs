@@ -16,10 +16,16 @@ mod exporter;
 mod grpc;
 #[cfg(feature = "otlp-http")]
 mod http;
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+mod tls;
 
 pub use encode::{TraceRequestEncoder, encode_export_trace_request};
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 pub use exporter::{DEFAULT_TIMEOUT, OtlpTraceExporter};
+#[cfg(feature = "otlp-http")]
+pub(crate) use http::blocking_client;
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+pub use tls::ClientTls;
 
 /// `endpoint` without the password of its userinfo, if any, for messages.
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
