@@ -76,6 +76,7 @@ pub mod jaeger;
 pub mod mesh;
 mod ows;
 pub mod propagator;
+pub mod series;
 pub mod traceparent;
 pub mod tracestate;
 

@@ -9,21 +9,37 @@
 //!
 //! The meter comes from the provider given to the layer (`.meter_provider(..)`), else
 //! from the global meter provider at the time the layer is built.
+//!
+//! Each distinct attribute set (a method, scheme, route, status, ...) is bound once
+//! ([`SeriesCache`]; up to [`MAX_BOUND_SERIES`] per instrument, later sets are recorded
+//! unbound), so a request's measurements are atomic updates instead of the SDK's
+//! attribute sort, hash and lookup. Bound instruments need an OpenTelemetry SDK (this
+//! crate turns the SDK feature on); a hand-written `MeterProvider` that does not
+//! implement `bind` gets no-op bound instruments, and so no HTTP metrics.
 
-use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Histogram, Meter, UpDownCounter};
+use opentelemetry::StringValue;
+use opentelemetry::metrics::{BoundHistogram, BoundUpDownCounter, Histogram, Meter, UpDownCounter};
 use opentelemetry_semantic_conventions::metric as semconv;
+use tracewire_core::series::SeriesCache;
+
+use crate::server::span::MetricAttributes;
+
+/// The most attribute sets each server instrument binds; the SDK's default
+/// cardinality limit is 2 000.
+pub const MAX_BOUND_SERIES: usize = 512;
 
 /// The bucket boundaries the HTTP semantic conventions recommend for request durations.
 pub const DURATION_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
-/// Server-side instruments.
-#[derive(Clone, Debug)]
+/// Server-side instruments, with their bound series.
+#[derive(Debug)]
 pub(crate) struct ServerMetrics {
-    pub(crate) duration: Histogram<f64>,
-    pub(crate) active: UpDownCounter<i64>,
+    duration: Histogram<f64>,
+    active: UpDownCounter<i64>,
+    duration_series: SeriesCache<MetricAttributes, BoundHistogram<f64>>,
+    active_series: SeriesCache<(&'static str, StringValue), BoundUpDownCounter<i64>>,
 }
 
 impl ServerMetrics {
@@ -40,16 +56,37 @@ impl ServerMetrics {
                 .with_unit("{request}")
                 .with_description("Number of active HTTP server requests.")
                 .build(),
+            duration_series: SeriesCache::new(MAX_BOUND_SERIES),
+            active_series: SeriesCache::new(MAX_BOUND_SERIES),
         }
     }
 
-    pub(crate) fn request_started(&self, attrs: &[KeyValue]) {
-        self.active.add(1, attrs);
+    fn add_active(&self, attrs: &MetricAttributes, delta: i64) {
+        let key = (attrs.method, attrs.scheme.clone());
+        let bound = self.active_series.with(
+            key,
+            || self.active.bind(&attrs.active()),
+            |series| series.add(delta),
+        );
+        if !bound {
+            self.active.add(delta, &attrs.active());
+        }
     }
 
-    pub(crate) fn request_finished(&self, active: &[KeyValue], seconds: f64, attrs: &[KeyValue]) {
-        self.active.add(-1, active);
-        self.duration.record(seconds, attrs);
+    pub(crate) fn request_started(&self, attrs: &MetricAttributes) {
+        self.add_active(attrs, 1);
+    }
+
+    pub(crate) fn request_finished(&self, attrs: &MetricAttributes, seconds: f64) {
+        self.add_active(attrs, -1);
+        let bound = self.duration_series.with(
+            attrs.clone(),
+            || self.duration.bind(&attrs.duration()),
+            |series| series.record(seconds),
+        );
+        if !bound {
+            self.duration.record(seconds, &attrs.duration());
+        }
     }
 }
 

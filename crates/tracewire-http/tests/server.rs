@@ -1,6 +1,7 @@
 //! `ServerTraceLayer` in process (`tower::ServiceExt::oneshot`): span shape, context
 //! extraction, error mapping, panics, filters, public endpoints, streaming bodies,
-//! request ids, handler spans (OpenTelemetry and `tracing`) and metrics.
+//! request ids, handler spans (OpenTelemetry and `tracing`); metrics are in
+//! `metrics.rs`.
 
 // Helpers outside `#[test]` functions are test code too.
 #![allow(clippy::unwrap_used, clippy::panic)]
@@ -437,55 +438,6 @@ async fn dropping_the_body_ends_the_span() {
     assert!(capture.spans().is_empty());
     drop(response);
     assert_eq!(capture.spans().len(), 1, "client went away: span ended");
-}
-
-#[tokio::test]
-async fn server_metrics_are_recorded() {
-    let capture = Capture::new();
-    let metrics = Metrics::new();
-    let app = app(&capture).layer(layer(&capture).meter_provider(&metrics.provider));
-    for uri in ["/orders/1", "/orders/2", "/fail"] {
-        let response = app
-            .clone()
-            .oneshot(get_req(uri).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        response.into_body().collect().await.unwrap();
-    }
-    let points = metrics.points("http.server.request.duration");
-    let orders = points
-        .iter()
-        .find(|p| {
-            point_attr(p, "http.route").map(|v| v.as_str().into_owned())
-                == Some("/orders/{id}".into())
-        })
-        .expect("orders point");
-    assert_eq!(orders.count, 2);
-    assert_eq!(
-        orders.bounds,
-        vec![
-            0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0
-        ]
-    );
-    assert_eq!(
-        point_attr(orders, "http.response.status_code"),
-        Some(opentelemetry::Value::I64(200))
-    );
-    assert_eq!(
-        point_attr(orders, "http.request.method").unwrap().as_str(),
-        "GET"
-    );
-    let fail = points
-        .iter()
-        .find(|p| {
-            point_attr(p, "http.route").map(|v| v.as_str().into_owned()) == Some("/fail".into())
-        })
-        .expect("fail point");
-    assert_eq!(point_attr(fail, "error.type").unwrap().as_str(), "503");
-
-    let active = metrics.points("http.server.active_requests");
-    assert_eq!(active.len(), 1);
-    assert_eq!(active[0].value, 0, "every request finished");
 }
 
 /// Span names and `http.route` values are interned per route template: every

@@ -42,13 +42,19 @@
 //! `opentelemetry::metrics::NoopMeterProvider` to record nothing.
 //!
 //! Cost: the attribute sets are built once per connection (and once per message type
-//! per connection), so a message costs a few instrument updates and no allocation.
+//! per connection), and each is bound to its series on first use
+//! (`Histogram::bind`, `Counter::bind`), so a message costs a few atomic updates: no
+//! allocation, no attribute hashing. Bound instruments need an OpenTelemetry SDK (this
+//! crate turns the SDK feature on); a hand-written `MeterProvider` that does not
+//! implement `bind` gets no-op bound instruments, and so no per-message metrics.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
-use opentelemetry::metrics::{Counter, Histogram, Meter, UpDownCounter};
+use opentelemetry::metrics::{
+    BoundCounter, BoundHistogram, Counter, Histogram, Meter, UpDownCounter,
+};
 use opentelemetry::{KeyValue, StringValue, Value};
 
 use crate::close_code;
@@ -196,6 +202,10 @@ pub(crate) struct MessageAttrs {
     pub(crate) kind: Option<StringValue>,
     ok: Box<[KeyValue]>,
     error: Box<[KeyValue]>,
+    /// `ok` and `error` bound to their series, on first use (a bound series is
+    /// exported even before its first measurement, so never bind ahead).
+    ok_series: OnceLock<BoundHistogram<f64>>,
+    error_series: OnceLock<BoundHistogram<f64>>,
 }
 
 impl MessageAttrs {
@@ -216,6 +226,8 @@ impl MessageAttrs {
             kind,
             ok: ok.into(),
             error: error.into(),
+            ok_series: OnceLock::new(),
+            error_series: OnceLock::new(),
         }
     }
 }
@@ -225,6 +237,9 @@ impl MessageAttrs {
 pub(crate) struct ConnMetrics {
     session: Arc<SessionMetrics>,
     base: Box<[KeyValue]>,
+    /// `received` and `sent` bound to the base attributes, on first use.
+    received_series: OnceLock<BoundCounter<u64>>,
+    sent_series: OnceLock<BoundCounter<u64>>,
     other: Arc<MessageAttrs>,
     types: Mutex<HashMap<Arc<str>, Arc<MessageAttrs>>>,
 }
@@ -235,6 +250,8 @@ impl ConnMetrics {
             other: Arc::new(MessageAttrs::new(&base, None)),
             session,
             base,
+            received_series: OnceLock::new(),
+            sent_series: OnceLock::new(),
             types: Mutex::new(HashMap::new()),
         }
     }
@@ -257,22 +274,30 @@ impl ConnMetrics {
 
     /// An envelope's handler has finished.
     pub(crate) fn processed(&self, started: Instant, attrs: &MessageAttrs, failed: bool) {
-        let set = if failed { &attrs.error } else { &attrs.ok };
-        self.session
-            .process_duration
-            .record(started.elapsed().as_secs_f64(), set);
+        let (set, series) = if failed {
+            (&attrs.error, &attrs.error_series)
+        } else {
+            (&attrs.ok, &attrs.ok_series)
+        };
+        series
+            .get_or_init(|| self.session.process_duration.bind(set))
+            .record(started.elapsed().as_secs_f64());
     }
 
     /// A data message was read.
     pub(crate) fn received(&self) {
-        self.session.received.add(1, &self.base);
+        self.received_series
+            .get_or_init(|| self.session.received.bind(&self.base))
+            .add(1);
     }
 
     /// `n` envelopes were written.
     pub(crate) fn sent(&self, n: usize) {
         if n > 0 {
             let n = u64::try_from(n).unwrap_or(u64::MAX);
-            self.session.sent.add(n, &self.base);
+            self.sent_series
+                .get_or_init(|| self.session.sent.bind(&self.base))
+                .add(n);
         }
     }
 

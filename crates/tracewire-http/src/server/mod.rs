@@ -49,7 +49,7 @@ mod layer;
 mod options;
 mod route;
 mod service;
-mod span;
+pub(crate) mod span;
 
 pub use body::TracedBody;
 pub use future::ResponseFuture;

@@ -24,8 +24,9 @@ pub(crate) struct ServerSpan {
 
 /// The values of the metric attributes, kept apart and assembled when measured: the
 /// strings are static or shared, so this costs no allocation per request beyond the
-/// one list the duration histogram gets.
-#[derive(Debug)]
+/// one list the duration histogram gets. It is also the key of its bound series
+/// (`ServerMetrics`): the values are static or shared, so cloning it is cheap.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct MetricAttributes {
     /// `http.request.method`
     pub(crate) method: &'static str,
@@ -43,7 +44,7 @@ pub(crate) struct MetricAttributes {
 
 impl MetricAttributes {
     /// Attributes of `http.server.active_requests` (method, scheme).
-    fn active(&self) -> [KeyValue; 2] {
+    pub(crate) fn active(&self) -> [KeyValue; 2] {
         [
             KeyValue::new(semconv::HTTP_REQUEST_METHOD, self.method),
             KeyValue::new(semconv::URL_SCHEME, self.scheme.clone()),
@@ -52,7 +53,7 @@ impl MetricAttributes {
 
     /// Attributes of `http.server.request.duration`, in a fixed order (the SDK finds
     /// an existing series fastest when the order repeats).
-    fn duration(&self) -> Vec<KeyValue> {
+    pub(crate) fn duration(&self) -> Vec<KeyValue> {
         let mut attrs = Vec::with_capacity(7);
         attrs.extend(self.active());
         if let Some(route) = &self.route {
@@ -74,7 +75,7 @@ impl MetricAttributes {
 
 impl ServerSpan {
     pub(crate) fn start(cx: Context, metrics: Arc<ServerMetrics>, attrs: MetricAttributes) -> Self {
-        metrics.request_started(&attrs.active());
+        metrics.request_started(&attrs);
         Self {
             cx,
             started: Instant::now(),
@@ -96,10 +97,10 @@ impl ServerSpan {
         span.set_attribute(KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, code));
         self.attrs.status = Some(code);
         if status.is_server_error() {
-            let error_type = status.as_str().to_owned();
+            let error_type = server_error_type(status);
             span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
             span.set_status(Status::error(""));
-            self.attrs.error_type = Some(Cow::Owned(error_type));
+            self.attrs.error_type = Some(error_type);
         }
     }
 
@@ -129,8 +130,7 @@ impl ServerSpan {
         }
         let seconds = self.started.elapsed().as_secs_f64();
         self.cx.span().end();
-        self.metrics
-            .request_finished(&self.attrs.active(), seconds, &self.attrs.duration());
+        self.metrics.request_finished(&self.attrs, seconds);
     }
 }
 
@@ -140,6 +140,21 @@ impl Drop for ServerSpan {
     }
 }
 
+/// `error.type` of a 5xx response: its status code, static for the registered codes
+/// (the value is part of a metric series key, cloned per request).
+fn server_error_type(status: StatusCode) -> Cow<'static, str> {
+    const REGISTERED: [&str; 12] = [
+        "500", "501", "502", "503", "504", "505", "506", "507", "508", "509", "510", "511",
+    ];
+    usize::from(status.as_u16())
+        .checked_sub(500)
+        .and_then(|at| REGISTERED.get(at))
+        .map_or_else(
+            || Cow::Owned(status.as_str().to_owned()),
+            |code| Cow::Borrowed(*code),
+        )
+}
+
 /// The message of a panic payload (`&str` or `String`, as `panic!` produces).
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
@@ -147,4 +162,17 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn server_error_types_are_the_status_codes() {
+        for code in [500_u16, 503, 511, 555, 599] {
+            let status = http::StatusCode::from_u16(code).unwrap();
+            assert_eq!(super::server_error_type(status), code.to_string());
+        }
+        let static_500 = super::server_error_type(http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(matches!(static_500, std::borrow::Cow::Borrowed(_)));
+    }
 }
