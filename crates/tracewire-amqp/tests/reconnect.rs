@@ -9,15 +9,14 @@
 
 mod common;
 use common::ViaPort as _;
+use common::proxy::Proxy;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
 use tracewire_broker::{Broker, Delivery, Message, SubscribeOptions, Subscription};
 
 const N: usize = 2_000;
@@ -25,63 +24,6 @@ const PUBLISHERS: usize = 8;
 
 /// The tests count lapin IO threads process-wide, so they run one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Forwards 127.0.0.1:<port> to RabbitMQ; `sever` drops every open connection;
-/// `outage` also drops every new one (RabbitMQ unreachable) until `restore`.
-struct Proxy {
-    port: u16,
-    conns: Arc<Mutex<Vec<AbortHandle>>>,
-    accepted: Arc<AtomicUsize>,
-    down: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Proxy {
-    async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let conns: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (c, a, d) = (Arc::clone(&conns), Arc::clone(&accepted), Arc::clone(&down));
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                a.fetch_add(1, Ordering::SeqCst);
-                if d.load(Ordering::SeqCst) {
-                    drop(client);
-                    continue;
-                }
-                let task = tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(common::ADDR).await else {
-                        return;
-                    };
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                });
-                c.lock().unwrap().push(task.abort_handle());
-            }
-        });
-        Self {
-            port,
-            conns,
-            accepted,
-            down,
-        }
-    }
-
-    fn sever(&self) {
-        for conn in self.conns.lock().unwrap().drain(..) {
-            conn.abort();
-        }
-    }
-
-    fn outage(&self) {
-        self.down.store(true, Ordering::SeqCst);
-        self.sever();
-    }
-
-    fn restore(&self) {
-        self.down.store(false, Ordering::SeqCst);
-    }
-}
 
 /// Threads of this process named like lapin's IO loop (Linux: `/proc/self/task/*/comm`),
 /// once they have had up to 5 s to end.

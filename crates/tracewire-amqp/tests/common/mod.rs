@@ -2,6 +2,8 @@
 //! unique exchange names, cleanup.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub(crate) mod proxy;
+
 use std::time::Duration;
 
 use lapin::options::ExchangeDeleteOptions;
