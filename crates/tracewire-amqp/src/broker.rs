@@ -18,8 +18,9 @@ use crate::session::{Session, close_link};
 use crate::subscription::{AmqpDelivery, AmqpSubscription, Source, SubState, open};
 use crate::{AmqpConfig, AmqpError};
 
-/// The RabbitMQ broker: one connection, a publisher channel in confirm mode, and one
-/// channel per subscription. Clones share the connection.
+/// The RabbitMQ broker: one connection, a publisher channel in confirm mode, one channel
+/// per subscription, and up to [`AmqpConfig::request_channels`] channels for
+/// [`publish_request`](Broker::publish_request). Clones share the connection.
 ///
 /// - **publish** goes to the topic exchange with the topic as routing key and returns
 ///   `Ok` only once the broker has confirmed it;
@@ -215,6 +216,17 @@ impl AmqpBroker {
         self.inner.session.state()
     }
 
+    /// How many request channels ([`AmqpConfig::request_channels`]) are open on the
+    /// current connection, idle or in use: 0 before the first request and right after
+    /// a reconnection (each connection opens its own, on demand), never more than the
+    /// limit. A diagnostic.
+    pub fn open_request_channels(&self) -> usize {
+        self.inner
+            .session
+            .current()
+            .map_or(0, |link| link.requests.open())
+    }
+
     /// Subscribes to dead letters whose original topic matches `pattern` (AMQP
     /// wildcards allowed: `#` for all). They carry the reason in the headers
     /// `tracewire-dlq-error`, `tracewire-dlq-error-kind`, `tracewire-dlq-attempts` and
@@ -269,15 +281,17 @@ impl Broker for AmqpBroker {
     /// bound subscriber that never answers still makes the request time out). Errors
     /// as [`publish`](Broker::publish).
     ///
-    /// Requests go on a channel of their own, one at a time per connection (a returned
-    /// message cannot be told apart from another's otherwise): a round trip to the
-    /// server each, queued behind the requests before it, within
-    /// [`AmqpConfig::operation_timeout`]. Plain publishes are not slowed down.
+    /// Requests go on request channels, one request per channel at a time (a returned
+    /// message cannot be told apart from another's otherwise), up to
+    /// [`AmqpConfig::request_channels`] of them per connection (default 8) in
+    /// parallel: a round trip to the server each. When every channel is busy, a request
+    /// waits for one, in turn, within [`AmqpConfig::operation_timeout`]. Plain
+    /// publishes are not slowed down.
     /// Right after a reconnection, until subscriptions have bound their queues again,
     /// a request can find no route and answer `Absent`.
     ///
     /// Cancel-safety: as [`publish`](Broker::publish) (the request may still reach
-    /// the broker); the request channel is replaced before the next request.
+    /// the broker); the request's channel is closed, not reused.
     async fn publish_request(&self, msg: Message) -> Result<Responders, PublishError> {
         let confirmation = self.inner.publish_message(msg, Lane::Request).await?;
         Ok(match confirmation {

@@ -13,6 +13,11 @@ pub const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 /// Environment variables of the URL read by [`AmqpConfig::from_env`], first match wins.
 pub const URL_ENV_VARS: [&str; 2] = ["AMQP_URL", "RABBITMQ_URL"];
 
+/// The default of [`AmqpConfig::request_channels`].
+pub const DEFAULT_REQUEST_CHANNELS: u16 = 8;
+/// The most [`AmqpConfig::request_channels`] accepts.
+pub const MAX_REQUEST_CHANNELS: u16 = 256;
+
 /// Settings of an [`AmqpBroker`](crate::AmqpBroker).
 ///
 /// Every field has a default ([`AmqpConfig::new`]); set fields with the builder methods.
@@ -46,6 +51,7 @@ pub struct AmqpConfig {
     pub(crate) reconnect: ReconnectPolicy,
     pub(crate) drain_timeout: Duration,
     pub(crate) max_deliveries: Option<u32>,
+    pub(crate) request_channels: u16,
 }
 
 /// How a lost connection is recovered: how long to keep trying, and the pause between
@@ -158,7 +164,8 @@ impl AmqpConfig {
     /// feature; the vhost `/` is written `%2f`) with the defaults: exchange `tracewire`,
     /// not durable, prefetch 64, heartbeat 30 s, connection name `tracewire`, connect and
     /// operation timeouts 10 s, reconnect wait 60 s (per publish), reconnecting for ever
-    /// ([`ReconnectPolicy::forever`]), drain 30 s, no delivery limit.
+    /// ([`ReconnectPolicy::forever`]), drain 30 s, no delivery limit, up to 8 request
+    /// channels.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -173,6 +180,7 @@ impl AmqpConfig {
             reconnect: ReconnectPolicy::forever(),
             drain_timeout: Duration::from_secs(30),
             max_deliveries: None,
+            request_channels: DEFAULT_REQUEST_CHANNELS,
         }
     }
 
@@ -261,6 +269,45 @@ impl AmqpConfig {
         self
     }
 
+    /// How many [`publish_request`](tracewire_broker::Broker::publish_request)s may
+    /// await their confirms at the same time on one connection: each runs on a channel
+    /// of its own, and this is the most channels opened for requests (default
+    /// [`DEFAULT_REQUEST_CHANNELS`], 8; 1 to [`MAX_REQUEST_CHANNELS`], 256).
+    ///
+    /// One request per channel at a time, because a returned message (`basic.return`,
+    /// how RabbitMQ says "no queue for this topic") can only be told apart from another
+    /// request's by its channel. The channels are opened when concurrent requests need
+    /// them, kept open for the next requests, and dropped with their connection (a
+    /// reconnection starts with none); a channel the server closed, or one a request was
+    /// abandoned on, is closed and replaced. Once all are busy, further requests wait
+    /// their turn (first come, first served; the wait counts towards
+    /// [`operation_timeout`](Self::operation_timeout)). Plain publishes use a channel of
+    /// their own and never wait for requests.
+    ///
+    /// More channels, more requests in flight; each costs the server a channel
+    /// process and counts against its `channel_max` (2047 by default), which
+    /// subscriptions share (one channel each). From the environment:
+    /// `TRACEWIRE_AMQP_REQUEST_CHANNELS` ([`AmqpConfig::from_env`]).
+    ///
+    /// ```
+    /// use tracewire_amqp::AmqpConfig;
+    ///
+    /// let config = AmqpConfig::default().request_channels(32);
+    /// assert_eq!(config.request_channel_limit(), 32);
+    /// assert!(AmqpConfig::default().request_channels(0).validate().is_err());
+    /// ```
+    #[must_use]
+    pub fn request_channels(mut self, n: u16) -> Self {
+        self.request_channels = n;
+        self
+    }
+
+    /// The most request channels per connection
+    /// (set with [`request_channels`](Self::request_channels)).
+    pub fn request_channel_limit(&self) -> u16 {
+        self.request_channels
+    }
+
     /// The exchange name.
     pub fn exchange_name(&self) -> &str {
         &self.exchange
@@ -324,6 +371,11 @@ impl AmqpConfig {
         if self.prefetch == 0 {
             problems.push("prefetch: must be at least 1".to_owned());
         }
+        if !(1..=MAX_REQUEST_CHANNELS).contains(&self.request_channels) {
+            problems.push(format!(
+                "request_channels: must be 1 to {MAX_REQUEST_CHANNELS}"
+            ));
+        }
         for (name, value) in [
             ("connect_timeout", self.connect_timeout),
             ("operation_timeout", self.operation_timeout),
@@ -379,6 +431,7 @@ impl fmt::Debug for AmqpConfig {
             .field("reconnect", &self.reconnect)
             .field("drain_timeout", &self.drain_timeout)
             .field("max_deliveries", &self.max_deliveries)
+            .field("request_channels", &self.request_channels)
             .finish()
     }
 }
@@ -404,9 +457,18 @@ mod tests {
         let config = AmqpConfig::new("http://x")
             .exchange("")
             .prefetch(0)
-            .operation_timeout(Duration::ZERO);
+            .operation_timeout(Duration::ZERO)
+            .request_channels(0);
         let err = config.validate().unwrap_err();
-        assert_eq!(err.problems.len(), 4, "{err}");
+        assert_eq!(err.problems.len(), 5, "{err}");
+        for (n, ok) in [
+            (1, true),
+            (MAX_REQUEST_CHANNELS, true),
+            (MAX_REQUEST_CHANNELS + 1, false),
+        ] {
+            let result = AmqpConfig::default().request_channels(n).validate();
+            assert_eq!(result.is_ok(), ok, "request_channels({n}): {result:?}");
+        }
         assert!(AmqpConfig::default().validate().is_ok());
     }
 

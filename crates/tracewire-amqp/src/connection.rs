@@ -200,9 +200,9 @@ pub(crate) enum Lane {
     /// The shared publisher channel: publishes in parallel, not `mandatory` (an
     /// unroutable message is confirmed and dropped by the server).
     Plain,
-    /// The link's request channel ([`RequestLane`](crate::session::RequestLane)):
-    /// `mandatory`, one publish at a time, so an unroutable message comes back as
-    /// [`Confirmation::Ack`] carrying the returned message.
+    /// A request channel of the link ([`RequestPool`](crate::request_pool::RequestPool)):
+    /// `mandatory`, one publish at a time per channel, so an unroutable message comes
+    /// back as [`Confirmation::Ack`] carrying that very message.
     Request,
 }
 
@@ -212,8 +212,8 @@ pub(crate) enum Lane {
 /// [`AmqpError::Nacked`]; otherwise the confirmation is returned (on
 /// [`Lane::Request`], `Ack(Some(returned))` for a message no queue took).
 ///
-/// Each attempt may take `operation_timeout` (on [`Lane::Request`], waiting for the
-/// requests before it included); waiting for a connection, at most
+/// Each attempt may take `operation_timeout` (on [`Lane::Request`], waiting for a free
+/// request channel included); waiting for a connection, at most
 /// `reconnect_timeout` in all (reconnecting goes on after that, for the next publish).
 pub(crate) async fn publish_confirmed(
     session: &Session,
@@ -250,10 +250,9 @@ pub(crate) async fn publish_confirmed(
             match lane {
                 Lane::Plain => publish(link.publisher.clone(), false).await,
                 Lane::Request => {
-                    let mut requests = link.requests.lock().await;
-                    let channel = requests.begin(&link.connection).await?;
-                    let confirmation = publish(channel, true).await?;
-                    requests.done();
+                    let mut lease = link.requests.acquire(&link.connection).await?;
+                    let confirmation = publish(lease.channel().clone(), true).await?;
+                    lease.confirmed();
                     Ok(confirmation)
                 }
             }

@@ -1,9 +1,10 @@
 //! The environment variables of [`AmqpConfig::from_env`] beyond the URL: the
-//! [`ReconnectPolicy`], and [`EnvError`] for a value that does not parse.
+//! [`ReconnectPolicy`], the number of request channels, and [`EnvError`] for a value
+//! that does not parse.
 
 use std::time::Duration;
 
-use crate::{AmqpConfig, ReconnectPolicy};
+use crate::{AmqpConfig, MAX_REQUEST_CHANNELS, ReconnectPolicy};
 
 /// How long to keep reconnecting before giving up
 /// ([`ReconnectPolicy::give_up_after`]): a duration, or `never` (the default).
@@ -14,6 +15,13 @@ pub const RECONNECT_MIN_DELAY_ENV: &str = "TRACEWIRE_AMQP_RECONNECT_MIN_DELAY";
 /// The longest pause between two reconnection attempts
 /// ([`ReconnectPolicy::max_delay`], default 10 s).
 pub const RECONNECT_MAX_DELAY_ENV: &str = "TRACEWIRE_AMQP_RECONNECT_MAX_DELAY";
+
+/// The most request channels per connection ([`AmqpConfig::request_channels`]): a
+/// whole number from 1 to [`MAX_REQUEST_CHANNELS`] (default 8).
+pub const REQUEST_CHANNELS_ENV: &str = "TRACEWIRE_AMQP_REQUEST_CHANNELS";
+
+/// What [`REQUEST_CHANNELS_ENV`] accepts (the bound is [`MAX_REQUEST_CHANNELS`]).
+const CHANNEL_COUNT: &str = "a whole number from 1 to 256";
 
 /// What a duration variable accepts.
 const DURATION: &str = "a whole number with a unit: ms, s, m or h (`500ms`, `30s`, `5m`)";
@@ -36,7 +44,7 @@ pub enum EnvError {
         /// What it accepts.
         expected: &'static str,
     },
-    /// A duration of zero where only a longer one makes sense.
+    /// Zero (a duration, or the number of request channels) where only more makes sense.
     #[error("{var}={value:?}: must be more than zero")]
     Zero {
         /// The variable.
@@ -99,6 +107,24 @@ fn duration(
     }
 }
 
+/// The number of request channels from [`REQUEST_CHANNELS_ENV`], if set (blank counts
+/// as unset).
+fn request_channels(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<u16>, EnvError> {
+    let var = REQUEST_CHANNELS_ENV;
+    let Some(value) = lookup(var).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    match value.trim().parse::<u16>() {
+        Ok(0) => Err(EnvError::Zero { var, value }),
+        Ok(n) if n <= MAX_REQUEST_CHANNELS => Ok(Some(n)),
+        _ => Err(EnvError::Invalid {
+            var,
+            value,
+            expected: CHANNEL_COUNT,
+        }),
+    }
+}
+
 /// The reconnect policy: `policy` with what the variables set.
 pub(crate) fn reconnect_policy(
     lookup: &impl Fn(&str) -> Option<String>,
@@ -142,10 +168,13 @@ impl AmqpConfig {
     /// | [`TRACEWIRE_AMQP_RECONNECT_GIVE_UP`](RECONNECT_GIVE_UP_ENV) | [`ReconnectPolicy::give_up_after`]: a duration, or `never` (default) |
     /// | [`TRACEWIRE_AMQP_RECONNECT_MIN_DELAY`](RECONNECT_MIN_DELAY_ENV) | [`ReconnectPolicy::min_delay`] (default 100 ms) |
     /// | [`TRACEWIRE_AMQP_RECONNECT_MAX_DELAY`](RECONNECT_MAX_DELAY_ENV) | [`ReconnectPolicy::max_delay`] (default 10 s) |
+    /// | [`TRACEWIRE_AMQP_REQUEST_CHANNELS`](REQUEST_CHANNELS_ENV) | [`request_channels`](Self::request_channels): 1 to 256 (default 8) |
     ///
     /// A duration is a whole number and a unit: `ms`, `s`, `m` or `h` (`250ms`, `30s`,
     /// `5m`). Unlike `NatsConfig::from_env`, a value that does not parse is an error,
     /// not silently the default: a mistyped give-up time must not turn into "for ever".
+    /// The same goes for the number of request channels (`0` is [`EnvError::Zero`];
+    /// anything but a whole number up to 256, [`EnvError::Invalid`]).
     ///
     /// ```
     /// use std::time::Duration;
@@ -172,7 +201,11 @@ impl AmqpConfig {
             .find_map(|name| lookup(name).filter(|v| !v.trim().is_empty()));
         let config = Self::new(url.unwrap_or_else(|| crate::DEFAULT_URL.to_owned()));
         let policy = reconnect_policy(&lookup, config.reconnect)?;
-        Ok(config.reconnect_policy(policy))
+        let mut config = config.reconnect_policy(policy);
+        if let Some(n) = request_channels(&lookup)? {
+            config = config.request_channels(n);
+        }
+        Ok(config)
     }
 }
 
@@ -237,6 +270,18 @@ mod tests {
         );
         assert!(config.validate().is_ok());
 
+        assert_eq!(defaults.request_channels, crate::DEFAULT_REQUEST_CHANNELS);
+        for (value, n) in [
+            ("1", 1),
+            (" 32 ", 32),
+            ("256", MAX_REQUEST_CHANNELS),
+            ("", 8),
+        ] {
+            let config = AmqpConfig::from_env_with(env(&[(REQUEST_CHANNELS_ENV, value)])).unwrap();
+            assert_eq!(config.request_channels, n, "{value:?}");
+            assert!(config.validate().is_ok());
+        }
+
         for never in ["never", " NEVER ", ""] {
             let config = AmqpConfig::from_env_with(env(&[(RECONNECT_GIVE_UP_ENV, never)])).unwrap();
             assert_eq!(config.reconnect.give_up_after, None, "{never:?}");
@@ -288,9 +333,36 @@ mod tests {
                 },
                 "longer than the default longest pause",
             ),
+            (
+                vec![(REQUEST_CHANNELS_ENV, "0")],
+                EnvError::Zero {
+                    var: REQUEST_CHANNELS_ENV,
+                    value: "0".to_owned(),
+                },
+                "no request channel at all",
+            ),
         ] {
             let err = AmqpConfig::from_env_with(env(&pairs)).unwrap_err();
             assert_eq!(err, expected, "{why}");
         }
+        for (value, why) in [
+            ("257", "above the maximum"),
+            ("70000", "overflows u16"),
+            ("-1", "negative"),
+            ("4.5", "not a whole number"),
+            ("eight", "not a number"),
+        ] {
+            let err = AmqpConfig::from_env_with(env(&[(REQUEST_CHANNELS_ENV, value)])).unwrap_err();
+            assert_eq!(
+                err,
+                EnvError::Invalid {
+                    var: REQUEST_CHANNELS_ENV,
+                    value: value.to_owned(),
+                    expected: CHANNEL_COUNT,
+                },
+                "{why}"
+            );
+        }
+        assert!(CHANNEL_COUNT.ends_with(&MAX_REQUEST_CHANNELS.to_string()));
     }
 }

@@ -13,7 +13,8 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // AMQP_URL / RABBITMQ_URL, else amqp://guest:guest@127.0.0.1:5672/%2f;
-//! // TRACEWIRE_AMQP_RECONNECT_* for the reconnect policy (see AmqpConfig::from_env_with)
+//! // TRACEWIRE_AMQP_RECONNECT_* for the reconnect policy, TRACEWIRE_AMQP_REQUEST_CHANNELS
+//! // (see AmqpConfig::from_env_with)
 //! let config = AmqpConfig::from_env()?.exchange("shop").durable(true);
 //! let broker = Traced::new(AmqpBroker::connect(config).await?, Tracing::global());
 //!
@@ -40,7 +41,7 @@
 //! | `nack`                             | republish with `x-tracewire-attempt` + 1, then ack          |
 //! | [`AmqpDelivery::reject`], bad input | dead-letter exchange `{exchange}.dlx`, reason in headers   |
 //! | request/reply inbox `_INBOX.*`     | an exclusive queue of that very name                        |
-//! | no responders (`publish_request`)  | `mandatory` publish; `basic.return` before the confirm      |
+//! | no responders (`publish_request`)  | `mandatory` publish; `basic.return` before the confirm; one request per channel, up to [`AmqpConfig::request_channels`] channels in parallel |
 //! | reconnection                       | a new connection (ours, not lapin's recovery), for ever by default ([`ReconnectPolicy`]); in-flight publishes retried, consumers re-created |
 //!
 //! Header mapping: see [`codec`]. The guide is `docs/brokers.md` (section RabbitMQ).
@@ -67,11 +68,18 @@ mod dial;
 mod drain;
 mod env;
 mod error;
+mod request_pool;
 mod session;
 mod subscription;
 
 pub use broker::{AmqpBroker, ConnectionState};
-pub use config::{AmqpConfig, ConfigError, DEFAULT_URL, ReconnectPolicy, URL_ENV_VARS};
-pub use env::{EnvError, RECONNECT_GIVE_UP_ENV, RECONNECT_MAX_DELAY_ENV, RECONNECT_MIN_DELAY_ENV};
+pub use config::{
+    AmqpConfig, ConfigError, DEFAULT_REQUEST_CHANNELS, DEFAULT_URL, MAX_REQUEST_CHANNELS,
+    ReconnectPolicy, URL_ENV_VARS,
+};
+pub use env::{
+    EnvError, RECONNECT_GIVE_UP_ENV, RECONNECT_MAX_DELAY_ENV, RECONNECT_MIN_DELAY_ENV,
+    REQUEST_CHANNELS_ENV,
+};
 pub use error::AmqpError;
 pub use subscription::{AmqpDelivery, AmqpSubscription};

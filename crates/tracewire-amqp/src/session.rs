@@ -7,8 +7,9 @@
 //! at all, leaving every channel "reconnecting" for ever. Instead each connection is
 //! plain: when it dies, lapin fails everything pending on it and its IO loop ends. A
 //! supervisor task then dials a fresh [`Link`] (new connection, publisher channel in
-//! confirm mode, exchanges declared) and publishes it; publishes in flight retry on it,
-//! and every subscription re-declares its queue and re-creates its consumer on it.
+//! confirm mode, exchanges declared, an empty pool of request channels) and publishes
+//! it; publishes in flight retry on it, and every subscription re-declares its queue
+//! and re-creates its consumer on it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use tokio::time::Instant;
 
 use crate::connection::{Connected, connect};
 use crate::dial::Dialer;
+use crate::request_pool::RequestPool;
 use crate::{AmqpConfig, AmqpError};
 
 /// How often a waiter or the supervisor looks at a link's health (lapin has no event
@@ -41,14 +43,18 @@ pub(crate) struct Link {
     pub(crate) generation: u64,
     pub(crate) connection: Connection,
     pub(crate) publisher: Channel,
-    /// The channel of [`Broker::publish_request`](tracewire_broker::Broker::publish_request)
-    /// (opened on first use; see [`RequestLane`]).
-    pub(crate) requests: tokio::sync::Mutex<RequestLane>,
+    /// The channels of [`Broker::publish_request`](tracewire_broker::Broker::publish_request)
+    /// on this connection (opened on demand; see [`RequestPool`]).
+    pub(crate) requests: RequestPool,
     dialer: Arc<Dialer>,
 }
 
 impl Link {
-    fn new(generation: u64, connected: Connected) -> (Self, oneshot::Receiver<()>) {
+    fn new(
+        generation: u64,
+        connected: Connected,
+        config: &AmqpConfig,
+    ) -> (Self, oneshot::Receiver<()>) {
         let Connected {
             connection,
             publisher,
@@ -59,7 +65,7 @@ impl Link {
             generation,
             connection,
             publisher,
-            requests: tokio::sync::Mutex::new(RequestLane::default()),
+            requests: RequestPool::new(usize::from(config.request_channels)),
             dialer,
         };
         (link, exited)
@@ -74,53 +80,6 @@ impl Link {
     /// ends (the supervisor then dials a new link). Idempotent.
     pub(crate) fn cut(&self) {
         self.dialer.abort();
-    }
-}
-
-/// The request channel of a link: confirm mode, every publish `mandatory`, one publish
-/// at a time.
-///
-/// One at a time because lapin hands a returned message (`basic.return`) to whichever
-/// confirm of the channel completes next, and completes the confirms of a multiple ack
-/// in no particular order: with two publishes pending, a routed request could be given
-/// the other's returned message. With one, the returned message lapin attaches to the
-/// confirm is that publish's own (RabbitMQ sends the return before the confirm). A
-/// publish abandoned half-way (cancelled, timed out, failed) leaves its confirm and
-/// maybe its return pending, so the channel is replaced before the next publish.
-#[derive(Default)]
-pub(crate) struct RequestLane {
-    channel: Option<Channel>,
-    /// A publish started and has not seen its confirm.
-    busy: bool,
-}
-
-impl RequestLane {
-    /// The channel for the next publish (opened, in confirm mode, when there is none, it
-    /// is closed, or a publish was abandoned on it), marked busy: call
-    /// [`done`](Self::done) once the publish's confirm is in.
-    pub(crate) async fn begin(&mut self, connection: &Connection) -> lapin::Result<Channel> {
-        if let Some(channel) = &self.channel
-            && !self.busy
-            && channel.status().connected()
-        {
-            self.busy = true;
-            return Ok(channel.clone());
-        }
-        // Dropping the last handle of the old channel closes it.
-        self.channel = None;
-        self.busy = false;
-        let channel = connection.create_channel().await?;
-        channel
-            .confirm_select(lapin::options::ConfirmSelectOptions::default())
-            .await?;
-        self.channel = Some(channel.clone());
-        self.busy = true;
-        Ok(channel)
-    }
-
-    /// The publish begun with [`begin`](Self::begin) has its confirm.
-    pub(crate) fn done(&mut self) {
-        self.busy = false;
     }
 }
 
@@ -161,7 +120,7 @@ pub(crate) struct Session {
 impl Session {
     /// Starts supervising `first`; the handle is the supervisor task (abort it on drop).
     pub(crate) fn start(config: AmqpConfig, first: Connected) -> (Arc<Self>, JoinHandle<()>) {
-        let (link, exited) = Link::new(1, first);
+        let (link, exited) = Link::new(1, first, &config);
         let link = Arc::new(link);
         let session = Arc::new(Self {
             config,
@@ -279,8 +238,10 @@ async fn supervise(session: Arc<Session>, mut link: Arc<Link>, mut exited: onesh
             "connection to RabbitMQ lost; reconnecting"
         );
         // The IO loop may still be running (the publisher channel was closed, a
-        // heartbeat was missed): make sure it ends.
+        // heartbeat was missed): make sure it ends. Its request channels go with it:
+        // requests waiting for one move on to the next link.
         link.cut();
+        link.requests.retire();
         if !session.set(State::Down) {
             return;
         }
@@ -316,7 +277,7 @@ async fn supervise(session: Arc<Session>, mut link: Arc<Link>, mut exited: onesh
                 }
             }
         };
-        let (next, next_exited) = Link::new(generation, next);
+        let (next, next_exited) = Link::new(generation, next, &session.config);
         link = Arc::new(next);
         exited = next_exited;
         if !session.set(State::Up(Arc::clone(&link))) {

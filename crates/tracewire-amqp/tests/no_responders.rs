@@ -74,10 +74,18 @@ async fn generic_requester_reports_no_responders_over_rabbitmq() {
 
 /// Requests in parallel, half to a bound topic and half to an unbound one, each get
 /// their own answer (a returned message is never credited to another request), and
-/// plain publishes alongside them still succeed for an unbound topic (no `mandatory`).
+/// plain publishes alongside them still succeed for an unbound topic (no `mandatory`):
+/// with the default pool of request channels, with two (each channel reused for many
+/// requests) and with one (the requests in turn).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_requests_each_get_their_own_answer() {
-    let config = common::config("norsp-par");
+    for channels in [tracewire_amqp::DEFAULT_REQUEST_CHANNELS, 2, 1] {
+        parallel_requests(channels).await;
+    }
+}
+
+async fn parallel_requests(channels: u16) {
+    let config = common::config("norsp-par").request_channels(channels);
     let exchange = config.exchange_name().to_owned();
     let broker = common::connect(config).await;
     let bound = broker
@@ -107,8 +115,13 @@ async fn parallel_requests_each_get_their_own_answer() {
     }
     for task in tasks {
         let (i, got, expected) = tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
-        assert_eq!(got, expected, "message {i}");
+        assert_eq!(got, expected, "message {i}, {channels} request channels");
     }
+    let open = broker.open_request_channels();
+    assert!(
+        (1..=usize::from(channels)).contains(&open),
+        "{open} of at most {channels} request channels open"
+    );
     drop(bound);
     broker.close().await.unwrap();
     common::delete_exchanges(&exchange).await;
