@@ -48,10 +48,15 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::{PoisonError, RwLock};
 
+/// foldhash, seeded per process: the keys are a few short strings and integers, where
+/// SipHash alone cost about as much as the measurement it replaced. The seed keeps
+/// collisions unpredictable, and a cache holds at most `cap` keys anyway.
+type Hasher = foldhash::fast::RandomState;
+
 /// A bounded map from a key to a bound instrument; see the [module docs](self).
 pub struct SeriesCache<K, B> {
     cap: usize,
-    series: RwLock<HashMap<K, B>>,
+    series: RwLock<HashMap<K, B, Hasher>>,
 }
 
 impl<K, B> fmt::Debug for SeriesCache<K, B> {
@@ -68,7 +73,7 @@ impl<K: Hash + Eq, B> SeriesCache<K, B> {
     pub fn new(cap: usize) -> Self {
         Self {
             cap,
-            series: RwLock::new(HashMap::new()),
+            series: RwLock::new(HashMap::with_hasher(Hasher::default())),
         }
     }
 

@@ -61,24 +61,37 @@ impl ServerMetrics {
         }
     }
 
-    fn add_active(&self, attrs: &MetricAttributes, delta: i64) {
-        let key = (attrs.method, attrs.scheme.clone());
+    /// Counts the request as active; the bound series it was counted in (to count it
+    /// out again without a second lookup), `None` when it was recorded unbound.
+    pub(crate) fn request_started(
+        &self,
+        attrs: &MetricAttributes,
+    ) -> Option<BoundUpDownCounter<i64>> {
+        let mut active = None;
         let bound = self.active_series.with(
-            key,
+            (attrs.method, attrs.scheme.clone()),
             || self.active.bind(&attrs.active()),
-            |series| series.add(delta),
+            |series| {
+                series.add(1);
+                active = Some(series.clone());
+            },
         );
         if !bound {
-            self.active.add(delta, &attrs.active());
+            self.active.add(1, &attrs.active());
         }
+        active
     }
 
-    pub(crate) fn request_started(&self, attrs: &MetricAttributes) {
-        self.add_active(attrs, 1);
-    }
-
-    pub(crate) fn request_finished(&self, attrs: &MetricAttributes, seconds: f64) {
-        self.add_active(attrs, -1);
+    pub(crate) fn request_finished(
+        &self,
+        attrs: &MetricAttributes,
+        active: Option<&BoundUpDownCounter<i64>>,
+        seconds: f64,
+    ) {
+        match active {
+            Some(series) => series.add(-1),
+            None => self.active.add(-1, &attrs.active()),
+        }
         let bound = self.duration_series.with(
             attrs.clone(),
             || self.duration.bind(&attrs.duration()),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::StatusCode;
+use opentelemetry::metrics::BoundUpDownCounter;
 use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
@@ -19,6 +20,8 @@ pub(crate) struct ServerSpan {
     started: Instant,
     metrics: Arc<ServerMetrics>,
     attrs: MetricAttributes,
+    /// The `active_requests` series this request was counted in, when bound.
+    active: Option<BoundUpDownCounter<i64>>,
     ended: bool,
 }
 
@@ -75,12 +78,13 @@ impl MetricAttributes {
 
 impl ServerSpan {
     pub(crate) fn start(cx: Context, metrics: Arc<ServerMetrics>, attrs: MetricAttributes) -> Self {
-        metrics.request_started(&attrs);
+        let active = metrics.request_started(&attrs);
         Self {
             cx,
             started: Instant::now(),
             metrics,
             attrs,
+            active,
             ended: false,
         }
     }
@@ -130,7 +134,8 @@ impl ServerSpan {
         }
         let seconds = self.started.elapsed().as_secs_f64();
         self.cx.span().end();
-        self.metrics.request_finished(&self.attrs, seconds);
+        self.metrics
+            .request_finished(&self.attrs, self.active.as_ref(), seconds);
     }
 }
 
