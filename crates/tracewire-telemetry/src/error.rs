@@ -28,6 +28,15 @@ pub enum ConfigError {
         /// Its value.
         value: String,
     },
+    /// `OTEL_EXPORTER_OTLP_COMPRESSION` (or its `_TRACES_` / `_METRICS_` variant) is
+    /// neither `gzip` nor `none`.
+    #[error("{var}={value:?} is not an OTLP compression (gzip, none)")]
+    UnknownCompression {
+        /// The variable read.
+        var: &'static str,
+        /// Its value.
+        value: String,
+    },
     /// `OTEL_TRACES_EXPORTER` / `OTEL_METRICS_EXPORTER` names no known exporter.
     #[error("{var}={value:?} is not a known exporter ({expected})")]
     UnknownExporter {

@@ -41,8 +41,8 @@
 //!
 //! | feature     | default | what it adds |
 //! |-------------|---------|--------------|
-//! | `otlp-grpc` | yes     | OTLP over gRPC (tonic, plaintext); needs a Tokio runtime |
-//! | `otlp-http` | yes     | OTLP over HTTP, protobuf or JSON (blocking reqwest client, plaintext): works inside and outside a runtime |
+//! | `otlp-grpc` | yes     | OTLP over gRPC (tonic, plaintext; gzip on request); needs a Tokio runtime |
+//! | `otlp-http` | yes     | OTLP over HTTP, protobuf or JSON (blocking reqwest client, plaintext; gzip on request): works inside and outside a runtime |
 //! | `stdout`    | yes     | spans and metrics printed on stdout |
 //! | `file`      | yes     | the OTLP-JSON-lines file exporter and reader ([`file`]) |
 //! | `otlp-encode` | with `otlp-grpc` / `otlp-http` | the OTLP trace encoder alone ([`otlp::TraceRequestEncoder`]) |
@@ -69,8 +69,8 @@ mod propagation;
 pub mod tree;
 
 pub use config::{
-    DEFAULT_LOG_FILTER, MetricsExporter, OtlpConfig, OtlpProtocol, OtlpTlsConfig, PemFile,
-    PropagatorChoice, SamplerConfig, SharedPropagator, TelemetryConfig, TracesExporter,
+    DEFAULT_LOG_FILTER, MetricsExporter, OtlpCompression, OtlpConfig, OtlpProtocol, OtlpTlsConfig,
+    PemFile, PropagatorChoice, SamplerConfig, SharedPropagator, TelemetryConfig, TracesExporter,
 };
 pub use error::{BoxError, ConfigError, ShutdownError, TelemetryError};
 pub use guard::{InitReport, TelemetryGuard};
@@ -86,6 +86,11 @@ use opentelemetry::global;
 ///
 /// Runtime: OTLP over gRPC must be initialised inside a Tokio runtime (else
 /// [`TelemetryError::RuntimeRequired`]); everything else works with or without one.
+///
+/// Warnings (each logged with `tracing::warn!` and kept in
+/// [`InitReport::warnings`]): unknown `OTEL_PROPAGATORS` names, and TLS settings (CA,
+/// client certificate, client key) given for an OTLP exporter whose endpoint is
+/// plaintext `http://`, where they have no effect.
 #[allow(
     clippy::needless_pass_by_value,
     reason = "the configuration is spent: `init(TelemetryConfig::from_env(..)?)` reads naturally"
@@ -142,6 +147,11 @@ pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
             guard.report.propagators
         );
         tracing::warn!(unknown = ?guard.report.unknown_propagators, "{warning}");
+        guard.report.warnings.push(warning);
+    }
+    #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+    for warning in pipeline::plaintext_tls_warnings(&config) {
+        tracing::warn!("{warning}");
         guard.report.warnings.push(warning);
     }
     Ok(guard)

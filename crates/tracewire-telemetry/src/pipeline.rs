@@ -139,7 +139,8 @@ fn otlp_spans(
                 .map_err(|source| TelemetryError::Exporter {
                     what: "OTLP gRPC",
                     source,
-                })?;
+                })?
+                .with_compression(otlp.traces_compression);
                 Ok(builder.with_batch_exporter(exporter))
             }
             #[cfg(not(feature = "otlp-grpc"))]
@@ -165,7 +166,8 @@ fn otlp_spans(
                 .map_err(|source| TelemetryError::Exporter {
                     what: "OTLP HTTP",
                     source,
-                })?;
+                })?
+                .with_compression(otlp.traces_compression);
                 Ok(builder.with_batch_exporter(exporter))
             }
             #[cfg(not(feature = "otlp-http"))]
@@ -194,6 +196,9 @@ fn otlp_spans(
                 if let Some(client) = http_client_for(otlp, &otlp.traces_tls, "OTLP HTTP")? {
                     exporter = exporter.with_http_client(client);
                 }
+                if let Some(compression) = otel_compression(otlp.traces_compression) {
+                    exporter = exporter.with_compression(compression);
+                }
                 let exporter = exporter
                     .build()
                     .map_err(|e| exporter_error("OTLP HTTP", e))?;
@@ -210,6 +215,78 @@ fn otlp_spans(
             }
         }
     }
+}
+
+/// One warning per TLS setting (CA file, client certificate, client key) given for an
+/// OTLP exporter in use whose endpoint is plaintext `http://`: TLS settings apply to
+/// `https` endpoints only, so they have no effect there, which is worth saying rather
+/// than leaving the user to believe the export is verified or authenticated. A setting
+/// that both signals share (the general variable or a builder method) is named once.
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+pub(crate) fn plaintext_tls_warnings(config: &TelemetryConfig) -> Vec<String> {
+    let otlp = &config.otlp;
+    let mut signals: Vec<(&str, &crate::config::OtlpTlsConfig, String)> = Vec::new();
+    if config.traces == TracesExporter::Otlp {
+        signals.push((
+            "traces",
+            &otlp.traces_tls,
+            otlp.protocol.traces_endpoint(otlp),
+        ));
+    }
+    if config.metrics == MetricsExporter::Otlp {
+        signals.push((
+            "metrics",
+            &otlp.metrics_tls,
+            otlp.protocol.metrics_endpoint(otlp),
+        ));
+    }
+    // (setting, signals, endpoints), in the order found
+    let mut ignored: Vec<(&'static str, Vec<&str>, Vec<String>)> = Vec::new();
+    for (signal, tls, endpoint) in &signals {
+        if is_https(endpoint) {
+            continue;
+        }
+        let files = [&tls.certificate, &tls.client_certificate, &tls.client_key];
+        for file in files.into_iter().flatten() {
+            let endpoint = crate::otlp::redact(endpoint);
+            match ignored
+                .iter_mut()
+                .find(|(setting, ..)| *setting == file.setting)
+            {
+                Some((_, signals, endpoints)) => {
+                    signals.push(signal);
+                    if !endpoints.contains(&endpoint) {
+                        endpoints.push(endpoint);
+                    }
+                }
+                None => ignored.push((file.setting, vec![signal], vec![endpoint])),
+            }
+        }
+    }
+    ignored
+        .into_iter()
+        .map(|(setting, signals, endpoints)| {
+            let noun = if endpoints.len() == 1 {
+                "endpoint"
+            } else {
+                "endpoints"
+            };
+            format!(
+                "{setting} has no effect on the plaintext OTLP {} {noun} {}: TLS settings \
+                 apply to https:// endpoints only",
+                signals.join(" and "),
+                endpoints.join(", "),
+            )
+        })
+        .collect()
+}
+
+/// Whether `endpoint`'s scheme is `https` (ASCII case ignored, as URLs are).
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+fn is_https(endpoint: &str) -> bool {
+    endpoint
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
 }
 
 /// The meter provider plus, for [`MetricsExporter::InMemory`], the exporter to read.
@@ -280,6 +357,9 @@ fn otlp_metrics(
                 }
                 #[cfg(not(feature = "tls"))]
                 let _ = tls;
+                if let Some(compression) = otel_compression(otlp.metrics_compression) {
+                    exporter = exporter.with_compression(compression);
+                }
                 let exporter = exporter
                     .build()
                     .map_err(|e| exporter_error("OTLP gRPC metrics", e))?;
@@ -315,6 +395,9 @@ fn otlp_metrics(
                 {
                     exporter = exporter.with_http_client(client);
                 }
+                if let Some(compression) = otel_compression(otlp.metrics_compression) {
+                    exporter = exporter.with_compression(compression);
+                }
                 let exporter = exporter
                     .build()
                     .map_err(|e| exporter_error("OTLP HTTP metrics", e))?;
@@ -334,6 +417,21 @@ fn otlp_metrics(
                 .into())
             }
         }
+    }
+}
+
+/// `opentelemetry-otlp`'s setting for `compression`. `None` for no compression: that
+/// crate has no value for it, so it is left unset (and the crate then reads
+/// `OTEL_EXPORTER_OTLP_{METRICS_,}COMPRESSION` from the process environment itself,
+/// which agrees with ours unless the builder overrode the environment).
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+fn otel_compression(
+    compression: crate::config::OtlpCompression,
+) -> Option<opentelemetry_otlp::Compression> {
+    use crate::config::OtlpCompression;
+    match compression {
+        OtlpCompression::Gzip => Some(opentelemetry_otlp::Compression::Gzip),
+        OtlpCompression::None => None,
     }
 }
 
@@ -370,7 +468,7 @@ fn endpoint_is_https(
     otlp: &crate::config::OtlpConfig,
     endpoint: fn(OtlpProtocol, &crate::config::OtlpConfig) -> String,
 ) -> bool {
-    endpoint(otlp.protocol, otlp).starts_with("https://")
+    is_https(&endpoint(otlp.protocol, otlp))
 }
 
 /// tonic's channel spawns its worker on the current Tokio runtime: building it outside

@@ -1,6 +1,6 @@
-//! Export end to end: minimal OTLP receivers (gRPC and HTTP) built from the
-//! opentelemetry-proto types on 127.0.0.1:0, the OTLP-JSON file read back, and init
-//! inside and outside a Tokio runtime.
+//! Export end to end: minimal OTLP receivers (gRPC and HTTP, traces and metrics, gzip
+//! accepted) built from the opentelemetry-proto types on 127.0.0.1:0, the OTLP-JSON
+//! file read back, and init inside and outside a Tokio runtime.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,6 +14,12 @@ use axum::body::Bytes;
 use axum::http::HeaderMap;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -30,6 +36,50 @@ use tracewire_telemetry::{
 
 /// What a receiver saw: request headers (lower-case names) and the decoded request.
 type Received = (Vec<(String, String)>, ExportTraceServiceRequest);
+
+/// What a metrics receiver saw: request headers and the names of the metrics.
+type MetricsReceived = (Vec<(String, String)>, Vec<String>);
+
+fn metric_names(request: &ExportMetricsServiceRequest) -> Vec<String> {
+    request
+        .resource_metrics
+        .iter()
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|sm| &sm.metrics)
+        .map(|m| m.name.clone())
+        .collect()
+}
+
+/// The body as the `content-encoding` header says: gunzipped for `gzip` (a body that is
+/// not gzip panics, failing the request), as is without the header.
+fn decoded_body(headers: &HeaderMap, body: Bytes) -> Bytes {
+    use std::io::Read as _;
+    match headers.get("content-encoding") {
+        None => body,
+        Some(encoding) => {
+            assert_eq!(encoding, "gzip", "the only encoding expected");
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut out)
+                .unwrap();
+            out.into()
+        }
+    }
+}
+
+struct GrpcMetricsReceiver(mpsc::UnboundedSender<MetricsReceived>);
+
+#[tonic::async_trait]
+impl MetricsService for GrpcMetricsReceiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        let headers = headers_of(&request.metadata().clone().into_headers());
+        let _ = self.0.send((headers, metric_names(request.get_ref())));
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
 
 fn headers_of(map: &HeaderMap) -> Vec<(String, String)> {
     map.iter()
@@ -52,42 +102,88 @@ impl TraceService for GrpcReceiver {
 }
 
 async fn grpc_receiver() -> (SocketAddr, mpsc::UnboundedReceiver<Received>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(GrpcReceiver(tx)))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-    );
-    (addr, rx)
+    let (addr, traces, _) = grpc_receiver_with_metrics().await;
+    (addr, traces)
 }
 
-/// `POST /v1/traces` accepting protobuf or OTLP/JSON bodies.
-async fn http_receiver() -> (SocketAddr, mpsc::UnboundedReceiver<Received>) {
+/// Traces and metrics services, both accepting gzip (as the OpenTelemetry collector).
+async fn grpc_receiver_with_metrics() -> (
+    SocketAddr,
+    mpsc::UnboundedReceiver<Received>,
+    mpsc::UnboundedReceiver<MetricsReceived>,
+) {
+    use tonic::codec::CompressionEncoding::Gzip;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
-    let app = axum::Router::new().route(
-        "/v1/traces",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let tx = tx.clone();
-            async move {
-                let json = headers
-                    .get("content-type")
-                    .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-                let request = if json {
-                    serde_json::from_slice(&body).unwrap()
-                } else {
-                    ExportTraceServiceRequest::decode(body).unwrap()
-                };
-                let _ = tx.send((headers_of(&headers), request));
-                ""
-            }
-        }),
+    let (metrics_tx, metrics_rx) = mpsc::unbounded_channel();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(GrpcReceiver(tx)).accept_compressed(Gzip))
+            .add_service(
+                MetricsServiceServer::new(GrpcMetricsReceiver(metrics_tx)).accept_compressed(Gzip),
+            )
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
+    (addr, rx, metrics_rx)
+}
+
+async fn http_receiver() -> (SocketAddr, mpsc::UnboundedReceiver<Received>) {
+    let (addr, traces, _) = http_receiver_with_metrics().await;
+    (addr, traces)
+}
+
+/// `POST /v1/traces` and `/v1/metrics` accepting protobuf or OTLP/JSON bodies, plain or
+/// gzip.
+async fn http_receiver_with_metrics() -> (
+    SocketAddr,
+    mpsc::UnboundedReceiver<Received>,
+    mpsc::UnboundedReceiver<MetricsReceived>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (metrics_tx, metrics_rx) = mpsc::unbounded_channel();
+    let is_json = |headers: &HeaderMap| {
+        headers
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+    };
+    let app = axum::Router::new()
+        .route(
+            "/v1/traces",
+            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+                let tx = tx.clone();
+                async move {
+                    let body = decoded_body(&headers, body);
+                    let request = if is_json(&headers) {
+                        serde_json::from_slice(&body).unwrap()
+                    } else {
+                        ExportTraceServiceRequest::decode(body).unwrap()
+                    };
+                    let _ = tx.send((headers_of(&headers), request));
+                    ""
+                }
+            }),
+        )
+        .route(
+            "/v1/metrics",
+            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+                let tx = metrics_tx.clone();
+                async move {
+                    let body = decoded_body(&headers, body);
+                    let request: ExportMetricsServiceRequest = if is_json(&headers) {
+                        serde_json::from_slice(&body).unwrap()
+                    } else {
+                        ExportMetricsServiceRequest::decode(body).unwrap()
+                    };
+                    let _ = tx.send((headers_of(&headers), metric_names(&request)));
+                    ""
+                }
+            }),
+        );
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (addr, rx)
+    (addr, rx, metrics_rx)
 }
 
 fn base_config(name: &str) -> TelemetryConfig {
@@ -211,6 +307,11 @@ async fn otlp_grpc_reaches_a_receiver_with_resource_and_headers() {
         ["GET /orders/{id}", "load order"]
     );
     assert_eq!(header(&received, "x-api-key"), Some("s3cret,1"));
+    assert_eq!(
+        header(&received, "grpc-encoding"),
+        None,
+        "uncompressed by default"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,6 +344,87 @@ async fn otlp_http_protobuf_and_json_reach_a_receiver() {
             Some("100%25"),
             "{protocol:?}"
         );
+        assert_eq!(
+            header(&received, "content-encoding"),
+            None,
+            "{protocol:?}: uncompressed by default"
+        );
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP_COMPRESSION=gzip` through `init` reaches every OTLP exporter:
+/// traces (tracewire's exporter for grpc and http/protobuf, `opentelemetry-otlp`'s for
+/// http/json) and metrics (`opentelemetry-otlp`) arrive gzip-compressed, and decode to
+/// the spans and metric sent. `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION=none` then turns
+/// it off for traces alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_compression_from_the_environment_reaches_traces_and_metrics() {
+    let protocols = [
+        (OtlpProtocol::Grpc, "grpc"),
+        (OtlpProtocol::HttpProtobuf, "http/protobuf"),
+        (OtlpProtocol::HttpJson, "http/json"),
+    ];
+    for (protocol, name) in protocols {
+        for traces_compression in [None, Some("none")] {
+            let case = format!("{name}, traces compression {traces_compression:?}");
+            let (addr, mut traces, mut metrics) = if protocol == OtlpProtocol::Grpc {
+                grpc_receiver_with_metrics().await
+            } else {
+                http_receiver_with_metrics().await
+            };
+            let endpoint = format!("http://{addr}");
+            let config = TelemetryConfig::from_lookup("gzip-svc", |key| match key {
+                "OTEL_EXPORTER_OTLP_PROTOCOL" => Some(name.to_owned()),
+                "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
+                "OTEL_EXPORTER_OTLP_COMPRESSION" => Some("gzip".to_owned()),
+                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION" => traces_compression.map(str::to_owned),
+                _ => None,
+            })
+            .unwrap();
+            let guard = init(
+                config
+                    .with_service_version("1.2.3")
+                    .with_resource_attribute(KeyValue::new("deployment.environment.name", "test"))
+                    .with_tracing_subscriber(false)
+                    .with_install_globals(false),
+            )
+            .unwrap();
+            emit_trace(&guard);
+            opentelemetry::metrics::MeterProvider::meter(guard.meter_provider(), "export-test")
+                .u64_counter("orders.placed")
+                .build()
+                .add(1, &[]);
+            // shutdown exports the last spans and metrics: off the runtime's threads
+            tokio::task::spawn_blocking(move || guard.shutdown())
+                .await
+                .unwrap()
+                .unwrap();
+
+            let received = collect(&mut traces, 2).await;
+            assert_eq!(
+                check_received(&received, "gzip-svc"),
+                ["GET /orders/{id}", "load order"],
+                "{case}"
+            );
+            let encoding = if protocol == OtlpProtocol::Grpc {
+                "grpc-encoding"
+            } else {
+                "content-encoding"
+            };
+            let expected = traces_compression.is_none().then_some("gzip");
+            assert_eq!(header(&received, encoding), expected, "{case}: traces");
+
+            let (headers, names) = tokio::time::timeout(Duration::from_secs(10), metrics.recv())
+                .await
+                .expect("no metrics within 10 s")
+                .unwrap();
+            assert_eq!(names, ["orders.placed"], "{case}");
+            let got = headers
+                .iter()
+                .find(|(k, _)| k == encoding)
+                .map(|(_, v)| v.as_str());
+            assert_eq!(got, Some("gzip"), "{case}: metrics {headers:?}");
+        }
     }
 }
 

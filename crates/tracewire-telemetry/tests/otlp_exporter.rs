@@ -1,10 +1,12 @@
 //! `otlp::OtlpTraceExporter` against in-test collectors on 127.0.0.1:0: every span
-//! arrives and decodes to what upstream's conversion gives, headers arrive, partial
-//! success and HTTP errors are reported, and a refusing or silent collector gives a
-//! bounded error instead of a hang.
+//! arrives and decodes to what upstream's conversion gives, headers arrive, gzip
+//! compression is applied when asked for (and only then), partial success and HTTP
+//! errors are reported, and a refusing or silent collector gives a bounded error instead
+//! of a hang.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,6 +28,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
 use prost::Message as _;
+use tracewire_telemetry::OtlpCompression;
 use tracewire_telemetry::otlp::OtlpTraceExporter;
 
 /// Headers (lower-case names) and the decoded request, per export call.
@@ -170,10 +173,14 @@ async fn grpc_collector(partial: Option<ExportTracePartialSuccess>) -> (SocketAd
     let received = Received::default();
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(GrpcCollector {
-                received: received.clone(),
-                partial,
-            }))
+            .add_service(
+                TraceServiceServer::new(GrpcCollector {
+                    received: received.clone(),
+                    partial,
+                })
+                // as the OpenTelemetry collector does; tonic decompresses before decoding
+                .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+            )
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
     (addr, received)
@@ -213,6 +220,98 @@ async fn grpc_every_span_arrives_with_headers() {
     assert_eq!(header(headers, "x-tenant"), Some("acme"));
     assert_eq!(header(headers, "content-type"), Some("application/grpc"));
     assert!(header(headers, "grpc-timeout").is_some(), "{headers:?}");
+}
+
+/// A TCP relay in front of a collector on 127.0.0.1, counting the bytes clients send
+/// through it (before forwarding them, so once the collector has answered a request,
+/// its bytes are counted).
+struct CountingRelay {
+    addr: SocketAddr,
+    sent: Arc<AtomicUsize>,
+}
+
+impl CountingRelay {
+    async fn start(upstream: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay = Self {
+            addr: listener.local_addr().unwrap(),
+            sent: Arc::default(),
+        };
+        let sent = relay.sent.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(relay_connection(client, upstream, sent.clone()));
+            }
+        });
+        relay
+    }
+
+    fn bytes_sent(&self) -> usize {
+        self.sent.load(Ordering::SeqCst)
+    }
+}
+
+async fn relay_connection(
+    client: tokio::net::TcpStream,
+    upstream: SocketAddr,
+    sent: Arc<AtomicUsize>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+        return;
+    };
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let up = async {
+        let mut buf = vec![0; 16 * 1024];
+        loop {
+            let n = client_read.read(&mut buf).await?;
+            if n == 0 {
+                return server_write.shutdown().await;
+            }
+            sent.fetch_add(n, Ordering::SeqCst);
+            server_write.write_all(&buf[..n]).await?;
+        }
+    };
+    let down = tokio::io::copy(&mut server_read, &mut client_write);
+    let _ = tokio::join!(up, down);
+}
+
+/// With gzip, each request carries `grpc-encoding: gzip`, decompresses to exactly the
+/// request upstream's conversion gives, and puts far fewer bytes on the wire than the
+/// same export without compression (the bytes are counted by a TCP relay, so a header
+/// without compressed messages would fail too); with `none`, no `grpc-encoding`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_gzip_compresses_requests_and_none_does_not() {
+    let (collector, received) = grpc_collector(None).await;
+    let spans = batch(300);
+    let mut wire_bytes = Vec::new();
+    for compression in [OtlpCompression::Gzip, OtlpCompression::None] {
+        // a relay (and so a connection) per run, counting only this run's bytes
+        let relay = CountingRelay::start(collector).await;
+        let exporter =
+            grpc_exporter(relay.addr, Duration::from_secs(5)).with_compression(compression);
+        assert_eq!(exporter.compression(), compression);
+        exporter.export(spans.clone()).await.unwrap();
+        wire_bytes.push(relay.bytes_sent());
+
+        let (headers, request) = received.lock().unwrap().pop().unwrap();
+        assert!(
+            request == upstream(&spans),
+            "{compression:?}: request differs from upstream's"
+        );
+        let expected = (compression == OtlpCompression::Gzip).then_some("gzip");
+        assert_eq!(
+            header(&headers, "grpc-encoding"),
+            expected,
+            "{compression:?}: {headers:?}"
+        );
+    }
+    let [gzip, plain] = wire_bytes[..] else {
+        unreachable!()
+    };
+    eprintln!("300 spans on the wire: gzip {gzip} bytes, none {plain} bytes");
+    assert!(gzip * 3 < plain, "gzip {gzip} bytes vs none {plain} bytes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,6 +445,13 @@ fn http_collector(
             let sink = sink.clone();
             let body = body.clone();
             async move {
+                let request = match headers.get("content-encoding") {
+                    Some(encoding) => {
+                        assert_eq!(encoding, "gzip", "the only encoding expected");
+                        Bytes::from(gunzip(&request))
+                    }
+                    None => request,
+                };
                 let request = ExportTraceServiceRequest::decode(request).unwrap();
                 sink.lock().unwrap().push((headers_of(&headers), request));
                 (status, body)
@@ -358,6 +464,17 @@ fn http_collector(
     let addr = listener.local_addr().unwrap();
     runtime.spawn(async move { axum::serve(listener, app).await });
     (addr, received)
+}
+
+/// A gzip body's bytes (panics, failing the request, on anything else).
+fn gunzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Read as _;
+    assert_eq!(body.get(..2), Some(&[0x1f, 0x8b][..]), "gzip magic");
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
 }
 
 fn http_exporter(addr: SocketAddr, timeout: Duration) -> OtlpTraceExporter {
@@ -401,6 +518,56 @@ fn http_every_span_arrives_with_headers() {
     );
     assert_eq!(header(headers, "authorization"), Some(SECRET));
     assert_eq!(header(headers, "x-tenant"), Some("acme%20corp"), "verbatim");
+}
+
+/// With gzip, the body is gzip with `Content-Encoding: gzip` and decompresses to exactly
+/// the request upstream's conversion gives (the collector decodes it as the encoding
+/// header says, so a header without a gzip body fails, and the reverse too); with
+/// `none`, no `Content-Encoding` and a plain protobuf body.
+#[test]
+fn http_gzip_compresses_the_body_and_none_does_not() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (addr, received) = http_collector(
+        &runtime,
+        StatusCode::OK,
+        &ExportTraceServiceResponse::default(),
+    );
+    let spans = batch(300);
+    for compression in [OtlpCompression::Gzip, OtlpCompression::None] {
+        let exporter = http_exporter(addr, Duration::from_secs(5)).with_compression(compression);
+        block_on(exporter.export(spans.clone())).unwrap();
+        let (headers, request) = received.lock().unwrap().pop().unwrap();
+        assert!(
+            request == upstream(&spans),
+            "{compression:?}: request differs from upstream's"
+        );
+        let expected = (compression == OtlpCompression::Gzip).then_some("gzip");
+        assert_eq!(
+            header(&headers, "content-encoding"),
+            expected,
+            "{compression:?}: {headers:?}"
+        );
+        assert_eq!(
+            header(&headers, "content-type"),
+            Some("application/x-protobuf")
+        );
+    }
+    // a retried export sends the same gzip body again
+    let (addr, received) = http_collector(
+        &runtime,
+        StatusCode::SERVICE_UNAVAILABLE,
+        &ExportTraceServiceResponse::default(),
+    );
+    let exporter =
+        http_exporter(addr, Duration::from_secs(5)).with_compression(OtlpCompression::Gzip);
+    let _ = error_text(block_on(exporter.export(spans.clone())));
+    let received = received.lock().unwrap();
+    assert_eq!(received.len(), 4, "503 is retried 3 times");
+    assert!(
+        received
+            .iter()
+            .all(|(_, request)| *request == upstream(&spans))
+    );
 }
 
 #[test]

@@ -7,8 +7,8 @@ use opentelemetry::KeyValue;
 use percent_encoding::percent_decode_str;
 
 use super::{
-    MetricsExporter, OtlpProtocol, OtlpTlsConfig, PemFile, PropagatorChoice, SamplerConfig,
-    TelemetryConfig, TracesExporter,
+    MetricsExporter, OtlpCompression, OtlpProtocol, OtlpTlsConfig, PemFile, PropagatorChoice,
+    SamplerConfig, TelemetryConfig, TracesExporter,
 };
 use crate::error::ConfigError;
 
@@ -148,6 +148,14 @@ pub(super) fn apply(
     apply_tls(lookup, &mut config.otlp.traces_tls, "TRACES");
     apply_tls(lookup, &mut config.otlp.metrics_tls, "METRICS");
 
+    // Compression: likewise, the signal's own variable wins over the general one.
+    if let Some(c) = compression(lookup, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION")? {
+        config.otlp.traces_compression = c;
+    }
+    if let Some(c) = compression(lookup, "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION")? {
+        config.otlp.metrics_compression = c;
+    }
+
     if let Some(list) = get(lookup, "OTEL_PROPAGATORS") {
         config.propagator = PropagatorChoice::List(list);
     }
@@ -181,6 +189,35 @@ fn apply_tls(lookup: Lookup<'_>, tls: &mut OtlpTlsConfig, signal: &str) {
             _ => &mut tls.client_key,
         };
         *slot = Some(file);
+    }
+}
+
+/// The compression `signal_var` names, else `OTEL_EXPORTER_OTLP_COMPRESSION`'s; `None`
+/// when neither is set. Both variables are checked, so a bad general value is an error
+/// even where a signal's own variable overrides it.
+fn compression(
+    lookup: Lookup<'_>,
+    signal_var: &'static str,
+) -> Result<Option<OtlpCompression>, ConfigError> {
+    let general = parse_compression(lookup, "OTEL_EXPORTER_OTLP_COMPRESSION")?;
+    Ok(parse_compression(lookup, signal_var)?.or(general))
+}
+
+/// `gzip` or `none` (ASCII case ignored, as `opentelemetry-otlp` does for the same
+/// variables); anything else is [`ConfigError::UnknownCompression`].
+fn parse_compression(
+    lookup: Lookup<'_>,
+    var: &'static str,
+) -> Result<Option<OtlpCompression>, ConfigError> {
+    let Some(value) = get(lookup, var) else {
+        return Ok(None);
+    };
+    if value.eq_ignore_ascii_case("gzip") {
+        Ok(Some(OtlpCompression::Gzip))
+    } else if value.eq_ignore_ascii_case("none") {
+        Ok(Some(OtlpCompression::None))
+    } else {
+        Err(ConfigError::UnknownCompression { var, value })
     }
 }
 
@@ -507,6 +544,47 @@ mod tests {
         );
         assert_eq!(metrics.client_key, None);
         assert!(!config(&[]).unwrap().otlp().traces_tls.is_set());
+    }
+
+    #[rustfmt::skip]
+    #[test]
+    fn compression_general_and_per_signal() {
+        use OtlpCompression::{Gzip, None as Plain};
+        type Vars = &'static [(&'static str, &'static str)];
+        // (environment, traces, metrics, why)
+        let cases: &[(Vars, OtlpCompression, OtlpCompression, &str)] = &[
+            (&[], Plain, Plain, "default"),
+            (&[("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")], Gzip, Gzip, "general applies to both"),
+            (&[("OTEL_EXPORTER_OTLP_COMPRESSION", " GZIP ")], Gzip, Gzip, "case and blanks ignored"),
+            (&[("OTEL_EXPORTER_OTLP_COMPRESSION", "")], Plain, Plain, "empty is unset"),
+            (&[("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"), ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none")], Plain, Gzip, "traces' own wins"),
+            (&[("OTEL_EXPORTER_OTLP_COMPRESSION", "none"), ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip")], Gzip, Plain, "traces' own wins"),
+            (&[("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "gzip")], Plain, Gzip, "metrics' own"),
+        ];
+        for (vars, traces, metrics, why) in cases {
+            let c = config(vars).unwrap();
+            assert_eq!(c.otlp().traces_compression, *traces, "{why}");
+            assert_eq!(c.otlp().metrics_compression, *metrics, "{why}");
+        }
+        let c = config(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "none")]).unwrap().with_otlp_compression(Gzip);
+        assert_eq!((c.otlp().traces_compression, c.otlp().metrics_compression), (Gzip, Gzip), "builder wins");
+    }
+
+    #[rustfmt::skip]
+    #[test]
+    fn unknown_compression_is_a_typed_error_naming_the_variable() {
+        for (var, value) in [
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip9"),
+            ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "true"),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err();
+            assert!(matches!(&err, ConfigError::UnknownCompression { var: v, value: got } if *v == var && got == value), "{err:?}");
+            assert!(err.to_string().contains(var), "{err}");
+        }
+        // a bad general value is not hidden by a valid signal value
+        let err = config(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "lz4"), ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip")]).unwrap_err();
+        assert!(matches!(err, ConfigError::UnknownCompression { var: "OTEL_EXPORTER_OTLP_COMPRESSION", .. }), "{err:?}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use super::{ClientTls, TraceRequestEncoder};
+use crate::config::OtlpCompression;
 use crate::error::BoxError;
 
 /// The OTLP default export timeout (`OTEL_EXPORTER_OTLP_TIMEOUT` unset).
@@ -39,8 +40,14 @@ const MAX_BACKOFF: Duration = Duration::from_millis(1600);
 ///   without a runtime. Use it with the batch span processor, whose export thread may
 ///   block.
 ///
+/// Requests go uncompressed unless [`with_compression`](Self::with_compression) asks
+/// for gzip.
+///
 /// Each export is one attempt plus up to three retries (100 ms backoff, doubling)
-/// for retryable failures, within the timeout. A collector's partial success
+/// for retryable failures, within the timeout. A TLS certificate failure (the
+/// collector's certificate does not verify, or the collector refuses the client
+/// certificate or its absence) is permanent: it fails the export at once, without
+/// retries, with an error saying so. A collector's partial success
 /// (`rejected_spans`, `error_message`) and every failure come back as an
 /// [`OTelSdkError`] naming what happened; header values never appear in errors. After
 /// [`shutdown`](SpanExporter::shutdown), exports fail with
@@ -62,6 +69,7 @@ impl fmt::Debug for OtlpTraceExporter {
             .field("transport", &self.transport.name())
             .field("endpoint", &self.transport.endpoint())
             .field("timeout", &self.timeout)
+            .field("compression", &self.transport.compression())
             .field("shut_down", &self.shut_down.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
@@ -96,6 +104,37 @@ impl Transport {
             Self::Grpc(t) => t.endpoint(),
             #[cfg(feature = "otlp-http")]
             Self::Http(t) => t.endpoint(),
+        }
+    }
+
+    fn set_compression(&mut self, compression: OtlpCompression) {
+        match self {
+            #[cfg(feature = "otlp-grpc")]
+            Self::Grpc(t) => t.set_compression(compression),
+            #[cfg(feature = "otlp-http")]
+            Self::Http(t) => t.set_compression(compression),
+        }
+    }
+
+    fn compression(&self) -> OtlpCompression {
+        match self {
+            #[cfg(feature = "otlp-grpc")]
+            Self::Grpc(t) => t.compression(),
+            #[cfg(feature = "otlp-http")]
+            Self::Http(t) => t.compression(),
+        }
+    }
+
+    /// The request body for the encoded request: gzip-compressed here for HTTP with
+    /// gzip (once per export, retries reuse it); gRPC compresses inside tonic.
+    fn body(&self, encoded: &[u8]) -> Result<Bytes, OTelSdkError> {
+        match self {
+            #[cfg(feature = "otlp-grpc")]
+            Self::Grpc(_) => Ok(Bytes::copy_from_slice(encoded)),
+            #[cfg(feature = "otlp-http")]
+            Self::Http(t) => t.body(encoded).map_err(|e| {
+                OTelSdkError::InternalFailure(format!("gzip-compressing the OTLP request: {e}"))
+            }),
         }
     }
 
@@ -173,6 +212,20 @@ impl OtlpTraceExporter {
         Ok(Self::with_transport(Transport::Http(transport), timeout))
     }
 
+    /// Compress requests: gRPC messages with `grpc-encoding: gzip`, HTTP bodies with
+    /// `Content-Encoding: gzip`. [`OtlpCompression::None`] (the default) sends them as
+    /// they are.
+    #[must_use]
+    pub fn with_compression(mut self, compression: OtlpCompression) -> Self {
+        self.transport.set_compression(compression);
+        self
+    }
+
+    /// The compression requests are sent with.
+    pub fn compression(&self) -> OtlpCompression {
+        self.transport.compression()
+    }
+
     fn with_transport(transport: Transport, timeout: Duration) -> Self {
         Self {
             transport,
@@ -182,8 +235,8 @@ impl OtlpTraceExporter {
         }
     }
 
-    /// Encodes `batch` into the reused buffer and copies it out as the request body
-    /// (one allocation per batch; retries share it).
+    /// Encodes `batch` into the reused buffer and copies (or compresses) it out as the
+    /// request body (one allocation per batch; retries share it).
     fn encode(&self, batch: &[SpanData]) -> Result<Bytes, OTelSdkError> {
         let mut encoding = self
             .encoding
@@ -191,7 +244,7 @@ impl OtlpTraceExporter {
             .map_err(|_| OTelSdkError::InternalFailure("OTLP encoder lock poisoned".into()))?;
         let Encoding { encoder, buffer } = &mut *encoding;
         encoder.encode(batch, buffer);
-        Ok(Bytes::copy_from_slice(buffer))
+        self.transport.body(buffer)
     }
 
     async fn send_with_retries(&self, body: Bytes, spans: usize) -> OTelSdkResult {

@@ -8,12 +8,13 @@ use http::uri::PathAndQuery;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message as _;
 use tonic::Code;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 
 use super::ClientTls;
 use super::exporter::{Failure, Response};
+use crate::config::OtlpCompression;
 use crate::error::BoxError;
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -22,6 +23,8 @@ pub(super) struct GrpcTransport {
     channel: Channel,
     metadata: MetadataMap,
     endpoint: String,
+    /// How each request message is compressed (`grpc-encoding`), if at all.
+    compression: Option<CompressionEncoding>,
 }
 
 impl GrpcTransport {
@@ -51,6 +54,7 @@ impl GrpcTransport {
             channel: builder.connect_lazy(),
             metadata,
             endpoint: super::redact(endpoint),
+            compression: None,
         })
     }
 
@@ -58,11 +62,30 @@ impl GrpcTransport {
         &self.endpoint
     }
 
+    pub(super) fn set_compression(&mut self, compression: OtlpCompression) {
+        self.compression = match compression {
+            OtlpCompression::Gzip => Some(CompressionEncoding::Gzip),
+            OtlpCompression::None => None,
+        };
+    }
+
+    pub(super) fn compression(&self) -> OtlpCompression {
+        match self.compression {
+            Some(_) => OtlpCompression::Gzip,
+            None => OtlpCompression::None,
+        }
+    }
+
     pub(super) async fn send(&self, body: Bytes, timeout: Duration) -> Result<Response, Failure> {
         let mut grpc = tonic::client::Grpc::new(self.channel.clone());
-        grpc.ready().await.map_err(|e| Failure {
-            message: format!("channel not ready: {}", super::chain(&e)),
-            retryable: true,
+        if let Some(encoding) = self.compression {
+            grpc = grpc.send_compressed(encoding);
+        }
+        grpc.ready().await.map_err(|e| {
+            super::tls::certificate_failure(&e).unwrap_or_else(|| Failure {
+                message: format!("channel not ready: {}", super::chain(&e)),
+                retryable: true,
+            })
         })?;
         let mut request = tonic::Request::new(body);
         *request.metadata_mut() = self.metadata.clone();
@@ -95,8 +118,14 @@ fn with_tls(_: Endpoint, endpoint: &str, _: &ClientTls) -> Result<Endpoint, BoxE
 }
 
 /// The status code, and for errors tonic raised locally (connect, timeout) their
-/// cause; never the server's message, which may echo credentials back.
+/// cause; never the server's message, which may echo credentials back. A TLS
+/// certificate failure in that cause is not retryable, whatever the code.
 fn failure(status: &tonic::Status) -> Failure {
+    if let Some(failure) =
+        std::error::Error::source(status).and_then(super::tls::certificate_failure)
+    {
+        return failure;
+    }
     let code = status.code();
     let mut message = format!("gRPC status {code:?}");
     if let Some(source) = std::error::Error::source(status) {

@@ -13,10 +13,11 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse
 use prost::Message as _;
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue};
 
 use super::ClientTls;
 use super::exporter::{Failure, Response};
+use crate::config::OtlpCompression;
 use crate::error::BoxError;
 
 pub(super) struct HttpTransport {
@@ -24,6 +25,7 @@ pub(super) struct HttpTransport {
     url: reqwest::Url,
     headers: HeaderMap,
     endpoint: String,
+    compression: OtlpCompression,
 }
 
 impl HttpTransport {
@@ -67,11 +69,39 @@ impl HttpTransport {
             url,
             headers,
             endpoint: super::redact(endpoint),
+            compression: OtlpCompression::None,
         })
     }
 
     pub(super) fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// Sets `Content-Encoding: gzip` (or removes it) to match what [`body`](Self::body)
+    /// produces.
+    pub(super) fn set_compression(&mut self, compression: OtlpCompression) {
+        self.compression = compression;
+        match compression {
+            OtlpCompression::Gzip => {
+                self.headers
+                    .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            OtlpCompression::None => {
+                self.headers.remove(CONTENT_ENCODING);
+            }
+        }
+    }
+
+    pub(super) fn compression(&self) -> OtlpCompression {
+        self.compression
+    }
+
+    /// The request body: `encoded` gzip-compressed, or copied as is.
+    pub(super) fn body(&self, encoded: &[u8]) -> std::io::Result<Bytes> {
+        match self.compression {
+            OtlpCompression::Gzip => gzip(encoded).map(Bytes::from),
+            OtlpCompression::None => Ok(Bytes::copy_from_slice(encoded)),
+        }
     }
 
     /// One blocking POST, bounded by `timeout`.
@@ -83,9 +113,12 @@ impl HttpTransport {
             .headers(self.headers.clone())
             .body(body)
             .send()
-            .map_err(|e| Failure {
-                message: super::chain(&e.without_url()),
-                retryable: true,
+            .map_err(|e| {
+                let e = e.without_url();
+                super::tls::certificate_failure(&e).unwrap_or_else(|| Failure {
+                    message: super::chain(&e),
+                    retryable: true,
+                })
             })?;
         let status = response.status();
         if !status.is_success() {
@@ -110,6 +143,18 @@ impl HttpTransport {
             retryable: false,
         })
     }
+}
+
+/// `data` as one gzip member, at flate2's default level (6, as `opentelemetry-otlp`,
+/// tonic and the Go SDK use).
+fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 4 + 64),
+        flate2::Compression::default(),
+    );
+    encoder.write_all(data)?;
+    encoder.finish()
 }
 
 /// A blocking reqwest client with `timeout` and, with the `tls` feature, `tls`'s CAs

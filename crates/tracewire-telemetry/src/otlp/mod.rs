@@ -29,7 +29,7 @@ pub use tls::ClientTls;
 
 /// `endpoint` without the password of its userinfo, if any, for messages.
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
-fn redact(endpoint: &str) -> String {
+pub(crate) fn redact(endpoint: &str) -> String {
     let (scheme, rest) = endpoint.split_once("://").unwrap_or(("", endpoint));
     let authority_end = rest.find('/').unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {

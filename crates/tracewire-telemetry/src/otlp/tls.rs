@@ -136,6 +136,86 @@ impl ClientTls {
     }
 }
 
+/// A failed attempt whose cause is a TLS certificate the handshake refused: the
+/// collector's certificate did not verify ([`rustls::Error::InvalidCertificate`]: unknown
+/// issuer, expired, wrong name, ...), it presented none, or it refused our client
+/// certificate or its absence (a `certificate_required`, `bad_certificate`,
+/// `unknown_ca`, ... alert). Such failures are permanent, so the attempt is not
+/// retryable. `None` for every other error.
+///
+/// The rustls error is found by type, walking `error`'s sources and looking inside each
+/// `io::Error` (tokio-rustls reports TLS failures as an `io::Error` wrapping the
+/// `rustls::Error`, and an `io::Error`'s `source()` skips the error it wraps) and each
+/// `h2::Error` (whose io error is reachable through `get_io` only). The
+/// message holds the rustls error (which names the reason, never key material) and no
+/// file contents.
+#[cfg(feature = "tls")]
+pub(super) fn certificate_failure(
+    error: &(dyn std::error::Error + 'static),
+) -> Option<super::exporter::Failure> {
+    let refused = refused_certificate(error)?;
+    let what = match refused {
+        rustls::Error::InvalidCertificate(_) => "the collector's certificate failed verification",
+        rustls::Error::NoCertificatesPresented => "the collector presented no certificate",
+        _ => "the collector refused the client certificate (or its absence)",
+    };
+    Some(super::exporter::Failure {
+        message: format!("TLS certificate problem, not retried: {what}: {refused}"),
+        retryable: false,
+    })
+}
+
+#[cfg(not(feature = "tls"))]
+pub(super) fn certificate_failure(
+    _: &(dyn std::error::Error + 'static),
+) -> Option<super::exporter::Failure> {
+    None
+}
+
+#[cfg(feature = "tls")]
+fn refused_certificate<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
+    use rustls::AlertDescription as Alert;
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            let refused = match tls {
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
+                    true
+                }
+                rustls::Error::AlertReceived(alert) => matches!(
+                    alert,
+                    Alert::CertificateRequired
+                        | Alert::BadCertificate
+                        | Alert::UnsupportedCertificate
+                        | Alert::CertificateRevoked
+                        | Alert::CertificateExpired
+                        | Alert::CertificateUnknown
+                        | Alert::UnknownCA
+                ),
+                _ => false,
+            };
+            if refused {
+                return Some(tls);
+            }
+        }
+        // an io::Error's source() skips the error it wraps, and h2::Error has no
+        // source() at all: look inside both explicitly
+        let io = e
+            .downcast_ref::<std::io::Error>()
+            .or_else(|| e.downcast_ref::<h2::Error>().and_then(h2::Error::get_io));
+        if let Some(inner) = io
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| refused_certificate(inner))
+        {
+            return Some(inner);
+        }
+        next = e.source();
+    }
+    None
+}
+
 fn read(file: &PemFile) -> Result<Vec<u8>, ConfigError> {
     std::fs::read(&file.path).map_err(|source| ConfigError::TlsFileUnreadable {
         setting: file.setting,
