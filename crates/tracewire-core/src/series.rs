@@ -43,7 +43,9 @@
 //! assert_eq!(cache.len(), 1);
 //! ```
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::hash::Hash;
 use std::sync::{PoisonError, RwLock};
@@ -81,26 +83,76 @@ impl<K: Hash + Eq, B> SeriesCache<K, B> {
     /// first time. `false` (and neither closure called) when `key` is new and the
     /// cache is full: the caller records through the unbound instrument.
     pub fn with(&self, key: K, bind: impl FnOnce() -> B, record: impl FnOnce(&B)) -> bool {
-        {
-            // A poisoned lock only means a `bind` panicked elsewhere; the map itself
-            // is never left half-updated.
-            let series = self.series.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(bound) = series.get(&key) {
-                record(bound);
-                return true;
-            }
-            if series.len() >= self.cap {
-                return false;
-            }
-        }
+        let record = match self.lookup(&key, record) {
+            Lookup::Recorded => return true,
+            Lookup::Full => return false,
+            Lookup::Missing(record) => record,
+        };
         let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
-        if !series.contains_key(&key) && series.len() >= self.cap {
-            return false;
+        let full = series.len() >= self.cap;
+        match series.entry(key) {
+            Entry::Occupied(found) => record(found.get()),
+            Entry::Vacant(_) if full => return false,
+            Entry::Vacant(slot) => record(slot.insert(bind())),
         }
-        let bound = series.entry(key).or_insert_with(bind);
-        record(bound);
         true
     }
+
+    /// [`with`](Self::with) for keys looked up by reference (an attribute slice for a
+    /// `Box<[KeyValue]>` key, say): `own` makes the key only when a series is bound.
+    pub fn with_borrowed<Q>(
+        &self,
+        key: &Q,
+        own: impl FnOnce() -> K,
+        bind: impl FnOnce() -> B,
+        record: impl FnOnce(&B),
+    ) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let record = match self.lookup(key, record) {
+            Lookup::Recorded => return true,
+            Lookup::Full => return false,
+            Lookup::Missing(record) => record,
+        };
+        let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = series.get(key) {
+            record(found);
+        } else if series.len() >= self.cap {
+            return false;
+        } else {
+            record(series.entry(own()).or_insert_with(bind));
+        }
+        true
+    }
+
+    /// Records through `key`'s series under the read lock, if it is bound.
+    fn lookup<Q, R: FnOnce(&B)>(&self, key: &Q, record: R) -> Lookup<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        // A poisoned lock only means a `bind` panicked elsewhere; the map itself is
+        // never left half-updated.
+        let series = self.series.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(bound) = series.get(key) {
+            record(bound);
+            Lookup::Recorded
+        } else if series.len() >= self.cap {
+            // Full: no write lock for keys that can never be bound.
+            Lookup::Full
+        } else {
+            Lookup::Missing(record)
+        }
+    }
+}
+
+/// What a read-locked lookup found.
+enum Lookup<R> {
+    Recorded,
+    Full,
+    Missing(R),
 }
 
 impl<K, B> SeriesCache<K, B> {
@@ -160,6 +212,28 @@ mod tests {
         assert!(cache.with(1, || unreachable!(), |n| n.set(7)));
         assert_eq!(cache.len(), 2);
         assert_eq!(cache.cap(), 2);
+    }
+
+    #[test]
+    fn borrowed_keys_are_owned_only_when_bound() {
+        let cache: SeriesCache<Box<[u8]>, Cell<u32>> = SeriesCache::new(1);
+        let owned = Cell::new(0);
+        for _ in 0..3 {
+            assert!(cache.with_borrowed(
+                &[1_u8, 2][..],
+                || {
+                    owned.set(owned.get() + 1);
+                    Box::from([1_u8, 2])
+                },
+                || Cell::new(0),
+                |n| n.set(n.get() + 1),
+            ));
+        }
+        assert_eq!(owned.get(), 1);
+        assert!(!cache.with_borrowed(&[3_u8][..], || unreachable!(), || unreachable!(), |_| {}));
+        let mut total = 0;
+        assert!(cache.with(Box::from([1_u8, 2]), || unreachable!(), |n| total = n.get()));
+        assert_eq!(total, 3);
     }
 
     #[test]

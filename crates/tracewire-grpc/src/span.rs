@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::HeaderMap;
-use opentelemetry::metrics::Histogram;
 use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
@@ -15,6 +14,7 @@ use tonic::Code;
 use crate::cancel::CancelSignal;
 use crate::deadline::DEADLINE_MESSAGE;
 use crate::method::OTHER;
+use crate::metrics::CallDuration;
 use crate::status::{Side, code_from_http_status, code_name, is_error, status_from_headers};
 
 /// How long before its deadline a server may see the client's deadline reset (the
@@ -28,7 +28,7 @@ pub(crate) struct RpcSpan {
     side: Side,
     started: Instant,
     deadline: Option<Instant>,
-    duration: Histogram<f64>,
+    duration: CallDuration,
     /// `rpc.system.name`, `rpc.method` and, on the client, `server.*`.
     metric_attrs: Vec<KeyValue>,
     /// The status seen in response headers (a trailers-only response).
@@ -43,7 +43,7 @@ impl RpcSpan {
         cx: Context,
         side: Side,
         deadline: Option<Instant>,
-        duration: Histogram<f64>,
+        duration: CallDuration,
         metric_attrs: Vec<KeyValue>,
     ) -> Self {
         Self {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Request, Response};
-use opentelemetry::metrics::{Histogram, MeterProvider};
+use opentelemetry::metrics::MeterProvider;
 use opentelemetry::trace::{Span, SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
@@ -20,7 +20,7 @@ use crate::body::{BoxError, DEFAULT_MESSAGE_EVENT_LIMIT, Direction, Messages, Tr
 use crate::cancel::CancelSignal;
 use crate::deadline::grpc_timeout;
 use crate::method::{CLIENT_METHODS, method_name, rpc_method};
-use crate::metrics::client_duration;
+use crate::metrics::{CallDuration, client_duration};
 use crate::otel::{Propagation, SharedPropagator, SharedTracer, global_meter, meter_from, scope};
 use crate::span::RpcSpan;
 use crate::status::Side;
@@ -62,7 +62,7 @@ use crate::status::Side;
 pub struct GrpcClientTraceLayer {
     tracer: SharedTracer,
     propagation: Propagation,
-    duration: Histogram<f64>,
+    duration: CallDuration,
     message_events: bool,
     message_event_limit: u32,
     /// `server.address` (shared, cloned per call without allocating) and `server.port`.

@@ -9,7 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::uri::Authority;
 use http::{Request, Response};
-use opentelemetry::metrics::{Histogram, MeterProvider};
+use opentelemetry::metrics::MeterProvider;
 use opentelemetry::trace::{Span, SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
@@ -23,7 +23,7 @@ use crate::body::{BoxError, DEFAULT_MESSAGE_EVENT_LIMIT, Direction, Messages, Tr
 use crate::context::RpcContext;
 use crate::deadline::grpc_timeout;
 use crate::method::{SERVER_METHODS, method_name, rpc_method};
-use crate::metrics::server_duration;
+use crate::metrics::{CallDuration, server_duration};
 use crate::otel::{Propagation, SharedPropagator, SharedTracer, global_meter, meter_from, scope};
 use crate::span::RpcSpan;
 use crate::status::Side;
@@ -64,7 +64,7 @@ use crate::status::Side;
 pub struct GrpcServerTraceLayer {
     tracer: SharedTracer,
     propagation: Propagation,
-    duration: Histogram<f64>,
+    duration: CallDuration,
     message_events: bool,
     message_event_limit: u32,
     enforce_deadlines: bool,
