@@ -48,7 +48,10 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
 use std::hash::Hash;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{BoundHistogram, Histogram};
 
 /// foldhash, seeded per process: the keys are a few short strings and integers, where
 /// SipHash alone cost about as much as the measurement it replaced. The seed keeps
@@ -172,6 +175,50 @@ impl<K, B> SeriesCache<K, B> {
     /// The most series this cache binds.
     pub fn cap(&self) -> usize {
         self.cap
+    }
+}
+
+/// A histogram whose attribute lists are each bound to their series on first use (up
+/// to `cap` lists; later ones are recorded unbound). For instruments whose attribute
+/// list is assembled per measurement (an RPC's method and status, say): the list
+/// itself is the key, so it must come in a fixed order.
+#[derive(Clone)]
+pub struct BoundHistograms(Arc<BoundHistogramsInner>);
+
+struct BoundHistogramsInner {
+    histogram: Histogram<f64>,
+    series: SeriesCache<Box<[KeyValue]>, BoundHistogram<f64>>,
+}
+
+impl fmt::Debug for BoundHistograms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoundHistograms")
+            .field("series", &self.0.series)
+            .finish()
+    }
+}
+
+impl BoundHistograms {
+    /// Binds the attribute lists of `histogram`, at most `cap` of them.
+    pub fn new(histogram: Histogram<f64>, cap: usize) -> Self {
+        Self(Arc::new(BoundHistogramsInner {
+            histogram,
+            series: SeriesCache::new(cap),
+        }))
+    }
+
+    /// Records `value` in the series of `attrs`.
+    pub fn record(&self, value: f64, attrs: &[KeyValue]) {
+        let BoundHistogramsInner { histogram, series } = &*self.0;
+        let bound = series.with_borrowed(
+            attrs,
+            || attrs.into(),
+            || histogram.bind(attrs),
+            |series| series.record(value),
+        );
+        if !bound {
+            histogram.record(value, attrs);
+        }
     }
 }
 

@@ -17,12 +17,9 @@
 //! feature on); a hand-written `MeterProvider` that does not implement `bind` gets
 //! no-op bound instruments, and so no RPC metrics.
 
-use std::sync::Arc;
-
-use opentelemetry::KeyValue;
-use opentelemetry::metrics::{BoundHistogram, Histogram, Meter};
+use opentelemetry::metrics::Meter;
 use opentelemetry_semantic_conventions::metric as semconv;
-use tracewire_core::series::SeriesCache;
+use tracewire_core::series::BoundHistograms;
 
 /// The most attribute sets (methods × status codes × servers) each layer binds; the
 /// SDK's default cardinality limit is 2 000.
@@ -44,6 +41,7 @@ pub(crate) fn server_duration(meter: &Meter) -> CallDuration {
             .with_description("Duration of gRPC calls served, until the trailers.")
             .with_boundaries(DURATION_BUCKETS.to_vec())
             .build(),
+        MAX_BOUND_SERIES,
     )
 }
 
@@ -56,47 +54,21 @@ pub(crate) fn client_duration(meter: &Meter) -> CallDuration {
             .with_description("Duration of gRPC calls made, until the trailers.")
             .with_boundaries(DURATION_BUCKETS.to_vec())
             .build(),
+        MAX_BOUND_SERIES,
     )
 }
 
-/// A call-duration histogram and its bound series, shared by a layer's calls.
-#[derive(Clone, Debug)]
-pub(crate) struct CallDuration(Arc<Bound>);
-
-#[derive(Debug)]
-struct Bound {
-    histogram: Histogram<f64>,
-    series: SeriesCache<Box<[KeyValue]>, BoundHistogram<f64>>,
-}
-
-impl CallDuration {
-    fn new(histogram: Histogram<f64>) -> Self {
-        Self(Arc::new(Bound {
-            histogram,
-            series: SeriesCache::new(MAX_BOUND_SERIES),
-        }))
-    }
-
-    /// Records one call; `attrs` in a fixed order (it is the series key).
-    pub(crate) fn record(&self, seconds: f64, attrs: &[KeyValue]) {
-        let Bound { histogram, series } = &*self.0;
-        let bound = series.with_borrowed(
-            attrs,
-            || attrs.into(),
-            || histogram.bind(attrs),
-            |series| series.record(seconds),
-        );
-        if !bound {
-            histogram.record(seconds, attrs);
-        }
-    }
-}
+/// A call-duration histogram and its bound series, shared by a layer's calls; the
+/// attribute list (in a fixed order) is the series key.
+pub(crate) type CallDuration = BoundHistograms;
 
 #[cfg(test)]
 mod tests {
     use opentelemetry::metrics::MeterProvider as _;
     use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
     use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+
+    use opentelemetry::KeyValue;
 
     use super::*;
 

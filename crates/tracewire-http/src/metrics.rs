@@ -20,12 +20,12 @@
 use opentelemetry::StringValue;
 use opentelemetry::metrics::{BoundHistogram, BoundUpDownCounter, Histogram, Meter, UpDownCounter};
 use opentelemetry_semantic_conventions::metric as semconv;
-use tracewire_core::series::SeriesCache;
+use tracewire_core::series::{BoundHistograms, SeriesCache};
 
 use crate::server::span::MetricAttributes;
 
-/// The most attribute sets each server instrument binds; the SDK's default
-/// cardinality limit is 2 000.
+/// The most attribute sets each instrument binds (per layer or middleware); the SDK's
+/// default cardinality limit is 2 000.
 pub const MAX_BOUND_SERIES: usize = 512;
 
 /// The bucket boundaries the HTTP semantic conventions recommend for request durations.
@@ -103,21 +103,25 @@ impl ServerMetrics {
     }
 }
 
-/// Client-side instruments.
+/// Client-side instruments: the duration histogram with its attribute lists bound
+/// (method, scheme, server address and port, status, `error.type`; in that order).
 #[derive(Clone, Debug)]
 pub(crate) struct ClientMetrics {
-    pub(crate) duration: Histogram<f64>,
+    pub(crate) duration: BoundHistograms,
 }
 
 impl ClientMetrics {
     pub(crate) fn new(meter: &Meter) -> Self {
         Self {
-            duration: meter
-                .f64_histogram(semconv::HTTP_CLIENT_REQUEST_DURATION)
-                .with_unit("s")
-                .with_description("Duration of HTTP client requests.")
-                .with_boundaries(DURATION_BUCKETS.to_vec())
-                .build(),
+            duration: BoundHistograms::new(
+                meter
+                    .f64_histogram(semconv::HTTP_CLIENT_REQUEST_DURATION)
+                    .with_unit("s")
+                    .with_description("Duration of HTTP client requests.")
+                    .with_boundaries(DURATION_BUCKETS.to_vec())
+                    .build(),
+                MAX_BOUND_SERIES,
+            ),
         }
     }
 }

@@ -167,9 +167,8 @@ impl ClientSpan {
             return;
         }
         self.cx.span().end();
-        self.metrics
-            .duration
-            .record(self.started.elapsed().as_secs_f64(), &self.metric_attrs);
+        let seconds = self.started.elapsed().as_secs_f64();
+        self.metrics.duration.record(seconds, &self.metric_attrs);
     }
 }
 
