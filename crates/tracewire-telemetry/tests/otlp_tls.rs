@@ -367,20 +367,17 @@ async fn certificate_failures_are_not_retried() {
     ];
     for protocol in PROTOCOLS {
         for (case, mtls, tls, reason) in &cases {
-            if protocol == OtlpProtocol::Grpc && *mtls {
-                // see `mutual_tls_needs_the_client_certificate`: over gRPC the refusal is
-                // often reported only as "connection closed", which stays retryable
-                continue;
-            }
             let (addr, received, connections) = collector(&pki, protocol, *mtls).await;
             let started = Instant::now();
             let err = export(protocol, addr, tls).await.unwrap_err();
             let elapsed = started.elapsed();
-            assert!(
-                err.contains("TLS certificate problem, not retried"),
-                "{protocol:?} {case}: {err}"
-            );
-            assert!(err.contains(reason), "{protocol:?} {case}: {err}");
+            if !alert_lost(protocol, *mtls, &err) {
+                assert!(
+                    err.contains("TLS certificate problem, not retried"),
+                    "{protocol:?} {case}: {err}"
+                );
+                assert!(err.contains(reason), "{protocol:?} {case}: {err}");
+            }
             assert!(!err.contains("attempts"), "{protocol:?} {case}: {err}");
             assert!(!err.contains("BEGIN"), "no PEM in errors: {err}");
             assert_eq!(
@@ -398,6 +395,15 @@ async fn certificate_failures_are_not_retried() {
     }
 }
 
+/// The one outcome where the client cannot know why: over gRPC, the collector refusing
+/// the client certificate closes the connection while the client is writing its request,
+/// and its alert never becomes readable on the client's socket (seen about once in 15
+/// runs with two test processes competing for the CPU). The client sees only a broken
+/// pipe, which is not retried either.
+fn alert_lost(protocol: OtlpProtocol, mtls: bool, err: &str) -> bool {
+    protocol == OtlpProtocol::Grpc && mtls && err.contains("broken pipe")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_needs_the_client_certificate() {
     let pki = Pki::new();
@@ -408,22 +414,15 @@ async fn mutual_tls_needs_the_client_certificate() {
         let err = export(protocol, addr, &pki.client_tls(false))
             .await
             .unwrap_err();
-        if protocol == OtlpProtocol::Grpc {
-            // TLS 1.3: the client's handshake is done before the collector checks the
-            // (missing) client certificate, so its certificate_required alert reaches
-            // hyper's connection task, which often just cancels the queued request
-            // ("connection closed", the alert lost). Either way nothing is accepted.
-            assert!(
-                err.contains("CertificateRequired") || err.contains("connection closed"),
-                "{protocol:?}: {err}"
-            );
-        } else {
-            assert!(
-                err.contains("TLS certificate problem, not retried")
-                    && err.contains("CertificateRequired"),
-                "{protocol:?}: {err}"
-            );
-        }
+        // TLS 1.3: the collector checks the client certificate after the client's
+        // handshake is done; its alert must still reach the export's error (over gRPC
+        // hyper alone would often report "connection closed": see otlp/grpc_tls.rs)
+        assert!(
+            alert_lost(protocol, true, &err)
+                || (err.contains("TLS certificate problem, not retried")
+                    && err.contains("CertificateRequired")),
+            "{protocol:?}: {err}"
+        );
         assert_eq!(spans_in(&received), 5, "{protocol:?}");
     }
 }

@@ -25,6 +25,9 @@ pub(super) struct GrpcTransport {
     endpoint: String,
     /// How each request message is compressed (`grpc-encoding`), if at all.
     compression: Option<CompressionEncoding>,
+    /// A certificate refusal seen by a connection of `channel` (`https` only).
+    #[cfg(feature = "tls")]
+    refusal: super::grpc_tls::Refusal,
 }
 
 impl GrpcTransport {
@@ -44,17 +47,32 @@ impl GrpcTransport {
             })?
             .timeout(timeout)
             .connect_timeout(timeout);
-        let https = builder.uri().scheme_str() == Some("https");
-        let builder = if https {
-            with_tls(builder, endpoint, tls)?
+        #[cfg(feature = "tls")]
+        let refusal = super::grpc_tls::Refusal::default();
+        let channel = if builder.uri().scheme_str() == Some("https") {
+            #[cfg(feature = "tls")]
+            {
+                tls_channel(builder.uri(), endpoint, timeout, tls, refusal.clone())?
+            }
+            #[cfg(not(feature = "tls"))]
+            {
+                let _ = tls;
+                return Err(format!(
+                    "OTLP gRPC endpoint {} is https: enable the `tls` feature of tracewire-telemetry",
+                    super::redact(endpoint)
+                )
+                .into());
+            }
         } else {
-            builder
+            builder.connect_lazy()
         };
         Ok(Self {
-            channel: builder.connect_lazy(),
+            channel,
             metadata,
             endpoint: super::redact(endpoint),
             compression: None,
+            #[cfg(feature = "tls")]
+            refusal,
         })
     }
 
@@ -76,7 +94,23 @@ impl GrpcTransport {
         }
     }
 
+    #[cfg(feature = "tls")]
     pub(super) async fn send(&self, body: Bytes, timeout: Duration) -> Result<Response, Failure> {
+        drop(super::grpc_tls::take(&self.refusal)); // from an earlier connection
+        self.attempt(body, timeout).await.map_err(|failure| {
+            // A refusal a connection saw during this attempt is its cause, whatever the
+            // request was told: hyper may report only "connection closed", and h2 keeps
+            // io errors as text (so the chain has no rustls::Error to find).
+            super::grpc_tls::take(&self.refusal).unwrap_or(failure)
+        })
+    }
+
+    #[cfg(not(feature = "tls"))]
+    pub(super) async fn send(&self, body: Bytes, timeout: Duration) -> Result<Response, Failure> {
+        self.attempt(body, timeout).await
+    }
+
+    async fn attempt(&self, body: Bytes, timeout: Duration) -> Result<Response, Failure> {
         let mut grpc = tonic::client::Grpc::new(self.channel.clone());
         if let Some(encoding) = self.compression {
             grpc = grpc.send_compressed(encoding);
@@ -97,24 +131,38 @@ impl GrpcTransport {
     }
 }
 
+/// A channel to an `https` endpoint through [`grpc_tls`](super::grpc_tls)'s connector:
+/// tonic connects to the same address with scheme `http` (so it adds no TLS of its own),
+/// while `origin` keeps `:scheme https` and the endpoint's `:authority` on requests.
 #[cfg(feature = "tls")]
-fn with_tls(builder: Endpoint, endpoint: &str, tls: &ClientTls) -> Result<Endpoint, BoxError> {
-    builder.tls_config(tls.tonic_config()).map_err(|e| {
+fn tls_channel(
+    origin: &http::Uri,
+    endpoint: &str,
+    timeout: Duration,
+    tls: &ClientTls,
+    refusal: super::grpc_tls::Refusal,
+) -> Result<Channel, BoxError> {
+    let cannot = |e: &dyn std::fmt::Display| -> BoxError {
         format!(
             "cannot configure TLS for OTLP gRPC endpoint {}: {e}",
             super::redact(endpoint)
         )
         .into()
-    })
-}
-
-#[cfg(not(feature = "tls"))]
-fn with_tls(_: Endpoint, endpoint: &str, _: &ClientTls) -> Result<Endpoint, BoxError> {
-    Err(format!(
-        "OTLP gRPC endpoint {} is https: enable the `tls` feature of tracewire-telemetry",
-        super::redact(endpoint)
-    )
-    .into())
+    };
+    let connector =
+        super::grpc_tls::TlsConnect::new(origin.host().unwrap_or_default(), tls, refusal)
+            .map_err(|e| cannot(&e))?;
+    let mut parts = origin.clone().into_parts();
+    parts.scheme = Some(http::uri::Scheme::HTTP);
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(PathAndQuery::from_static("/"));
+    }
+    let plain = http::Uri::from_parts(parts).map_err(|e| cannot(&e))?;
+    Ok(Endpoint::from(plain)
+        .origin(origin.clone())
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .connect_with_connector_lazy(connector))
 }
 
 /// The status code, and for errors tonic raised locally (connect, timeout) their

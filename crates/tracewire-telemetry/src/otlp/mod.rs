@@ -14,6 +14,8 @@ pub mod encode;
 mod exporter;
 #[cfg(feature = "otlp-grpc")]
 mod grpc;
+#[cfg(all(feature = "otlp-grpc", feature = "tls"))]
+mod grpc_tls;
 #[cfg(feature = "otlp-http")]
 mod http;
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]

@@ -52,6 +52,20 @@ impl ClientTls {
         self
     }
 
+    /// The CA bundle (PEM), if set.
+    #[cfg(feature = "tls")]
+    pub(crate) fn ca_pem(&self) -> Option<&[u8]> {
+        self.ca.as_deref()
+    }
+
+    /// The client certificate chain and key (PEM), if set.
+    #[cfg(feature = "tls")]
+    pub(crate) fn identity_pem(&self) -> Option<(&[u8], &[u8])> {
+        self.identity
+            .as_ref()
+            .map(|(cert, key)| (cert.as_slice(), key.as_slice()))
+    }
+
     /// Whether anything differs from the default (default roots, no client certificate).
     pub fn is_custom(&self) -> bool {
         self.ca.is_some() || self.identity.is_some()
@@ -104,7 +118,9 @@ impl ClientTls {
         Ok(tls)
     }
 
-    /// The tonic client TLS settings: the CAs or the webpki roots, the identity if any.
+    /// The tonic client TLS settings: the CAs or the webpki roots, the identity if any
+    /// (for `opentelemetry-otlp`'s gRPC metrics exporter; tracewire's trace exporter
+    /// connects through its own `grpc_tls` connector).
     #[cfg(feature = "tls")]
     pub(crate) fn tonic_config(&self) -> tonic::transport::ClientTlsConfig {
         use tonic::transport::{Certificate, ClientTlsConfig, Identity};
@@ -145,8 +161,9 @@ impl ClientTls {
 ///
 /// The rustls error is found by type, walking `error`'s sources and looking inside each
 /// `io::Error` (tokio-rustls reports TLS failures as an `io::Error` wrapping the
-/// `rustls::Error`, and an `io::Error`'s `source()` skips the error it wraps) and each
-/// `h2::Error` (whose io error is reachable through `get_io` only). The
+/// `rustls::Error`, and an `io::Error`'s `source()` skips the error it wraps). Errors
+/// that went through h2 keep only the text (h2 stores io errors as kind + message), so
+/// for gRPC the connector in `grpc_tls` also checks each I/O error as it happens. The
 /// message holds the rustls error (which names the reason, never key material) and no
 /// file contents.
 #[cfg(feature = "tls")]
@@ -200,12 +217,9 @@ fn refused_certificate<'a>(
                 return Some(tls);
             }
         }
-        // an io::Error's source() skips the error it wraps, and h2::Error has no
-        // source() at all: look inside both explicitly
-        let io = e
+        // an io::Error's source() skips the error it wraps: look inside explicitly
+        if let Some(inner) = e
             .downcast_ref::<std::io::Error>()
-            .or_else(|| e.downcast_ref::<h2::Error>().and_then(h2::Error::get_io));
-        if let Some(inner) = io
             .and_then(std::io::Error::get_ref)
             .and_then(|inner| refused_certificate(inner))
         {
