@@ -66,6 +66,7 @@ mod guard;
 pub mod otlp;
 mod pipeline;
 mod propagation;
+mod redact;
 pub mod tree;
 
 pub use config::{
@@ -162,7 +163,8 @@ fn describe_traces(config: &TelemetryConfig) -> String {
         TracesExporter::Otlp => format!(
             "otlp {} {}",
             protocol_name(config.otlp.protocol),
-            config.otlp.protocol.traces_endpoint(&config.otlp)
+            // Userinfo may hold a password; the report is meant to be logged.
+            redact::endpoint(&config.otlp.protocol.traces_endpoint(&config.otlp))
         ),
         TracesExporter::Stdout => "stdout".to_owned(),
         TracesExporter::File(path) => format!("file {}", path.display()),
@@ -176,7 +178,7 @@ fn describe_metrics(config: &TelemetryConfig) -> String {
         MetricsExporter::Otlp => format!(
             "otlp {} {}",
             protocol_name(config.otlp.protocol),
-            config.otlp.protocol.metrics_endpoint(&config.otlp)
+            redact::endpoint(&config.otlp.protocol.metrics_endpoint(&config.otlp))
         ),
         MetricsExporter::Stdout => "stdout".to_owned(),
         MetricsExporter::InMemory => "in-memory".to_owned(),

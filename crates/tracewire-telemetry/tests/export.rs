@@ -195,6 +195,27 @@ fn base_config(name: &str) -> TelemetryConfig {
         .with_install_globals(false)
 }
 
+/// The init report is meant to be logged: an endpoint's password never shows in it.
+#[tokio::test]
+async fn the_init_report_hides_endpoint_passwords() {
+    let guard = init(
+        base_config("report-svc")
+            .with_otlp_protocol(OtlpProtocol::HttpProtobuf)
+            .with_otlp_endpoint("http://collector-user:s3cr3t@127.0.0.1:9/")
+            .with_metrics_exporter(MetricsExporter::Otlp),
+    )
+    .unwrap();
+    let report = guard.report();
+    for described in [&report.traces_exporter, &report.metrics_exporter] {
+        assert!(!described.contains("s3cr3t"), "{described}");
+        assert!(!described.contains("collector-user"), "{described}");
+        assert!(described.contains("***@127.0.0.1:9"), "{described}");
+    }
+    tokio::task::spawn_blocking(move || drop(guard))
+        .await
+        .unwrap();
+}
+
 fn emit_trace(guard: &TelemetryGuard) {
     let tracer = guard.tracer("export-test");
     let server = tracer

@@ -29,19 +29,7 @@ pub(crate) use http::blocking_client;
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 pub use tls::ClientTls;
 
-/// `endpoint` without the password of its userinfo, if any, for messages.
-#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
-pub(crate) fn redact(endpoint: &str) -> String {
-    let (scheme, rest) = endpoint.split_once("://").unwrap_or(("", endpoint));
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => {
-            let sep = if scheme.is_empty() { "" } else { "://" };
-            format!("{scheme}{sep}***@{}", &rest[at + 1..])
-        }
-        None => endpoint.to_owned(),
-    }
-}
+pub(crate) use crate::redact::endpoint as redact;
 
 /// An error and its sources, `: `-separated.
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
@@ -57,23 +45,4 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = e.source();
     }
     text
-}
-
-#[cfg(all(test, any(feature = "otlp-grpc", feature = "otlp-http")))]
-mod tests {
-    #[test]
-    fn redact_hides_userinfo_only() {
-        assert_eq!(
-            super::redact("http://u:secret@host:4318/v1/traces"),
-            "http://***@host:4318/v1/traces"
-        );
-        assert_eq!(
-            super::redact("http://host:4318/a@b"),
-            "http://host:4318/a@b"
-        );
-        assert_eq!(
-            super::redact("https://collector:4317"),
-            "https://collector:4317"
-        );
-    }
 }
