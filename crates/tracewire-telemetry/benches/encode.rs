@@ -12,7 +12,13 @@
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null <bench binary> count upstream 51200
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null <bench binary> count tracewire 51200
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null <bench binary> count none 51200
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null <bench binary> count tracewire-gzip 51200
 //! ```
+//!
+//! `tracewire-gzip` also compresses each encoded batch as `OTEL_EXPORTER_OTLP_COMPRESSION=gzip`
+//! makes the exporter do (one gzip member at flate2's default level 6, as tonic and
+//! `opentelemetry-otlp` use): the CPU price of compression per span, and the bytes saved;
+//! `tracewire-gzip-fast` does the same at level 1.
 //!
 //! In `count` mode every batch is a fresh clone of the template, dropped after the
 //! export, as the batch processor hands it over; `none` only clones and drops, so
@@ -167,20 +173,43 @@ fn ours(batch: Vec<SpanData>, encoder: &mut TraceRequestEncoder, buf: &mut Vec<u
     encoder.encode(&batch, buf);
 }
 
+/// `buf` as one gzip member at `level`, into `out` (reused).
+fn gzip(buf: &[u8], out: &mut Vec<u8>, level: flate2::Compression) {
+    use std::io::Write as _;
+    out.clear();
+    let mut encoder = flate2::write::GzEncoder::new(out, level);
+    encoder.write_all(buf).unwrap();
+    encoder.finish().unwrap();
+}
+
 fn count(mode: &str, spans: usize) {
     let template = batch();
     let resource = resource();
     let upstream_resource = ResourceAttributesWithSchema::from(&resource);
     let mut encoder = TraceRequestEncoder::new(&resource);
     let mut buf = Vec::new();
+    let mut compressed = Vec::new();
     let mut bytes = 0;
     for _ in 0..spans.div_ceil(BATCH) {
         let batch = template.clone();
         match mode {
             "upstream" => upstream(batch, &upstream_resource, &mut buf),
             "tracewire" => ours(batch, &mut encoder, &mut buf),
+            "tracewire-gzip" | "tracewire-gzip-fast" => {
+                ours(batch, &mut encoder, &mut buf);
+                let level = if mode == "tracewire-gzip" {
+                    flate2::Compression::default()
+                } else {
+                    flate2::Compression::fast()
+                };
+                gzip(&buf, &mut compressed, level);
+                bytes += black_box(&compressed).len();
+                continue;
+            }
             "none" => drop(black_box(batch)),
-            other => panic!("mode is `upstream`, `tracewire` or `none`, not {other:?}"),
+            other => panic!(
+                "mode is upstream, tracewire, tracewire-gzip, tracewire-gzip-fast or none, not {other:?}"
+            ),
         }
         bytes += black_box(&buf).len();
     }
@@ -216,6 +245,17 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || template.clone(),
             |batch| ours(batch, &mut encoder, &mut buf),
+            BatchSize::LargeInput,
+        );
+    });
+    let mut compressed = Vec::new();
+    group.bench_function("tracewire_gzip", |b| {
+        b.iter_batched(
+            || template.clone(),
+            |batch| {
+                ours(batch, &mut encoder, &mut buf);
+                gzip(&buf, &mut compressed, flate2::Compression::default());
+            },
             BatchSize::LargeInput,
         );
     });
