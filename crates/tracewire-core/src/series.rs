@@ -22,6 +22,12 @@
 //! lookup. Keys made of peer-chosen values should be bounded before they get here (the
 //! transports use [`crate::intern`] for routes and types).
 //!
+//! A bound series counts toward the SDK's cardinality limit (2 000 per instrument by
+//! default) for as long as it is cached, with delta temporality too (the SDK keeps bound
+//! series across collections; only those updated since the last collection are
+//! exported). A key bound after that limit was reached stays bound to the SDK's overflow
+//! series (`otel.metric.overflow = true`), as unbound measurements past the limit are.
+//!
 //! # Example
 //!
 //! ```
