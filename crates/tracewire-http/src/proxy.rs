@@ -8,9 +8,9 @@
 //! * end-to-end headers are forwarded; hop-by-hop headers (`Connection`, those named
 //!   by `Connection`, `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding`,
 //!   `Upgrade`) and `Host` are not, in either direction;
-//! * the mesh tracing headers ([`MESH_TRACING_HEADERS`](crate::mesh::MESH_TRACING_HEADERS):
+//! * the mesh tracing headers ([`MESH_TRACING_HEADERS`]:
 //!   `x-request-id`, W3C, B3, `x-ot-span-context`, `uber-trace-id`) are copied with
-//!   [`forward_mesh_headers`](crate::mesh::forward_mesh_headers), then the client layer
+//!   [`forward_mesh_headers`], then the client layer
 //!   overwrites the formats its propagator speaks with the CLIENT span's context (the
 //!   others, for example B3 when the propagator is W3C only, still reach the sidecar, so
 //!   Envoy's spans join the same trace);

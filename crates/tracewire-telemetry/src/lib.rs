@@ -44,7 +44,7 @@
 //! | `otlp-grpc` | yes     | OTLP over gRPC (tonic, plaintext; gzip on request); needs a Tokio runtime |
 //! | `otlp-http` | yes     | OTLP over HTTP, protobuf or JSON (blocking reqwest client, plaintext; gzip on request): works inside and outside a runtime |
 //! | `stdout`    | yes     | spans and metrics printed on stdout |
-//! | `file`      | yes     | the OTLP-JSON-lines file exporter and reader ([`file`]) |
+//! | `file`      | yes     | the OTLP-JSON-lines file exporter and reader ([`file`](mod@file)) |
 //! | `otlp-encode` | with `otlp-grpc` / `otlp-http` | the OTLP trace encoder alone ([`otlp::TraceRequestEncoder`]) |
 //! | `tls`       | no      | `https://` endpoints for both OTLP transports (rustls with `aws-lc-rs` for tonic and reqwest alike, webpki roots) |
 //!

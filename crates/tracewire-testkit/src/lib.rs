@@ -21,7 +21,7 @@
 //!
 //! | feature  | default | what it adds |
 //! |----------|---------|--------------|
-//! | `broker` | no      | [`conformance`]: the suite every `tracewire-broker` backend runs |
+//! | `broker` | no      | `conformance`: the suite every `tracewire-broker` backend runs |
 //! | `bench`  | no      | [`bench`]: the export pipeline every benchmark harness uses |
 //!
 //! On failure every assertion panics with the span tree (rendered by
