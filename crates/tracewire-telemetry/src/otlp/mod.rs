@@ -29,6 +29,7 @@ pub(crate) use http::blocking_client;
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 pub use tls::ClientTls;
 
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 pub(crate) use crate::redact::endpoint as redact;
 
 /// An error and its sources, `: `-separated.
